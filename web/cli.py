@@ -1,2 +1,167 @@
-def main() -> None:
-    raise SystemExit(0)
+"""The `quizhub` command.
+
+Every flag has a ``QUIZHUB_*`` environment twin (see ``hub.settings``); a flag beats the environment. Errors a user
+can fix (a busy port, a duplicate credential) print one line saying what to do and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from broker.credentials import CredentialExistsError, CredentialStore, Role
+from broker.errors import PortInUseError
+from hub.logs import configure_logging
+from hub.settings import Settings
+
+__all__ = ["main"]
+
+EXIT_USAGE = 2
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    sup = argparse.SUPPRESS
+    parser.add_argument("--data-dir", type=Path, default=sup, help="data folder (QUIZHUB_DATA_DIR)")
+    parser.add_argument("--log-format", choices=["console", "json"], default=sup, help="(QUIZHUB_LOG_FORMAT)")
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], default=sup)
+
+
+def _add_broker_flags(parser: argparse.ArgumentParser) -> None:
+    sup = argparse.SUPPRESS
+    parser.add_argument("--host", default=sup, help="bind address, default 0.0.0.0 (QUIZHUB_HOST)")
+    parser.add_argument("--mqtt-port", type=int, default=sup, help="MQTT TCP port, default 1883 (QUIZHUB_MQTT_PORT)")
+    parser.add_argument(
+        "--mqtt-ws-port", type=int, default=sup, help="MQTT WebSocket port, default 9001 (QUIZHUB_MQTT_WS_PORT)"
+    )
+    parser.add_argument("--topic-root", default=sup, help="MQTT topic root, default quizhub")
+    parser.add_argument(
+        "--allow-anonymous", action="store_true", default=sup, help="let MQTT clients in without credentials"
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="quizhub", description="Live quiz hub for buzzers, screens and phones.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sup = argparse.SUPPRESS
+
+    serve = sub.add_parser("serve", help="run broker, hub and web in one process (the bar default)")
+    _add_common(serve)
+    _add_broker_flags(serve)
+    serve.add_argument("--http-port", type=int, default=sup, help="web port, default 8000 (QUIZHUB_HTTP_PORT)")
+    serve.add_argument("--db-url", default=sup, help="database URL; empty = SQLite in the data dir (QUIZHUB_DB_URL)")
+    serve.add_argument(
+        "--broker-url", default=sup, help="external broker mqtt://user:pass@host:port; empty = embedded"
+    )
+    serve.add_argument("--demo", action="store_true", default=sup, help="load the demo quiz and simulated buzzers")
+
+    broker = sub.add_parser("broker", help="run the embedded MQTT broker alone")
+    _add_common(broker)
+    _add_broker_flags(broker)
+
+    creds = sub.add_parser("credentials", help="manage MQTT logins for buzzers, integrators and services")
+    creds_sub = creds.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = creds_sub.add_parser("add", help="create a login and print its password once")
+    add.add_argument("name", help="login name; for a device, its device id")
+    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    _add_common(add)
+    lst = creds_sub.add_parser("list", help="list logins (never their passwords)")
+    _add_common(lst)
+    rm = creds_sub.add_parser("remove", help="delete a login")
+    rm.add_argument("name")
+    _add_common(rm)
+    return parser
+
+
+_SETTING_KEYS = (
+    "data_dir", "log_format", "log_level", "host", "mqtt_port", "mqtt_ws_port", "topic_root",
+    "allow_anonymous", "http_port", "db_url", "broker_url", "demo",
+)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {k: getattr(args, k) for k in _SETTING_KEYS if hasattr(args, k)}
+    return Settings(**overrides)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from web.serve import HttpPortInUseError, run_serve  # noqa: PLC0415 - keep `credentials` fast to start
+
+    settings = _settings(args)
+    configure_logging(settings.log_format, settings.log_level)
+    try:
+        asyncio.run(run_serve(settings))
+    except (PortInUseError, HttpPortInUseError) as exc:
+        print(f"quizhub: {exc}", file=sys.stderr)  # noqa: T201
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def _cmd_broker(args: argparse.Namespace) -> int:
+    from web.broker_only import run_broker  # noqa: PLC0415
+
+    settings = _settings(args)
+    configure_logging(settings.log_format, settings.log_level)
+    try:
+        asyncio.run(run_broker(settings))
+    except PortInUseError as exc:
+        print(f"quizhub: {exc}", file=sys.stderr)  # noqa: T201
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def _cmd_credentials(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = CredentialStore(settings.data_dir / "credentials.json")
+    if args.action == "add":
+        try:
+            secret = store.add(args.name, Role(args.role))
+        except CredentialExistsError:
+            print(f"quizhub: a login named {args.name!r} exists; remove it first to issue a new password",  # noqa: T201
+                  file=sys.stderr)
+            return EXIT_USAGE
+        except ValueError as exc:
+            print(f"quizhub: {exc}", file=sys.stderr)  # noqa: T201
+            return EXIT_USAGE
+        print(f"Created {args.role} login {args.name!r}. Its password is shown only this once:")  # noqa: T201
+        print(secret)  # noqa: T201
+        return 0
+    if args.action == "list":
+        for info in store.list():
+            print(f"{info.name}\t{info.role}\t{info.created_at}")  # noqa: T201
+        return 0
+    if store.remove(args.name):
+        print(f"Removed login {args.name!r}.")  # noqa: T201
+        return 0
+    print(f"quizhub: no login named {args.name!r}; see `quizhub credentials list`", file=sys.stderr)  # noqa: T201
+    return EXIT_USAGE
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "serve": _cmd_serve,
+    "broker": _cmd_broker,
+    "credentials": _cmd_credentials,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the `quizhub` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        code = _COMMANDS[args.command](args)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        print(f"quizhub: invalid setting {field}: {first['msg']}", file=sys.stderr)  # noqa: T201
+        code = EXIT_USAGE
+    raise SystemExit(code)

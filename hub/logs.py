@@ -1,0 +1,65 @@
+"""Structured logging for every Quizhub process.
+
+Call sites use stdlib ``logging`` with ``extra={...}`` context (game, device, reason); this module renders each record
+as one JSON object (``--log-format json``, for log shippers) or as ``key=value`` text for a terminal. Secrets never
+reach here: settings hold them as ``SecretStr`` and adapters log names, not passwords.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+__all__ = ["configure_logging"]
+
+# Attributes every LogRecord has; anything else on a record came from `extra=` and is context worth printing.
+_STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "taskName"}
+
+
+def _context(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS and not k.startswith("_")}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, then the record's context fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+            **_context(record),
+        }
+        if record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return json.dumps(doc, default=str, ensure_ascii=False)
+
+
+class ConsoleFormatter(logging.Formatter):
+    """Readable one-liners for a terminal: time level logger: message key=value ..."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        ts = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S")
+        ctx = " ".join(f"{k}={v}" for k, v in _context(record).items())
+        line = f"{ts} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        if ctx:
+            line = f"{line}  {ctx}"
+        if record.exc_info:
+            line = f"{line}\n{self.formatException(record.exc_info)}"
+        return line
+
+
+def configure_logging(fmt: Literal["console", "json"] = "console", level: str = "INFO") -> None:
+    """Install one stderr handler on the root logger with the chosen rendering."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # amqtt and transitions are chatty at INFO about every packet and state; their warnings still show.
+    for noisy in ("amqtt", "transitions", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,52 @@
+"""Every Quizhub setting in one place.
+
+Each setting has a ``QUIZHUB_*`` environment variable (``QUIZHUB_HTTP_PORT=8080``) and, where the CLI offers it, a
+flag (``--http-port 8080``); a flag beats the environment, which beats the default. Secrets are ``SecretStr`` so they
+never print in a repr or a log line.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "default_data_dir"]
+
+
+def default_data_dir() -> Path:
+    """Where a bar's box keeps its database, credentials and broker state unless told otherwise."""
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "quizhub"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration shared by the broker, hub and web parts."""
+
+    model_config = SettingsConfigDict(env_prefix="QUIZHUB_", extra="ignore")
+
+    host: str = Field("0.0.0.0", description="Address every listener binds to.")  # noqa: S104 - a bar's LAN must reach it
+    http_port: int = Field(8000, ge=0, le=65535)
+    mqtt_port: int = Field(1883, ge=0, le=65535)
+    mqtt_ws_port: int | None = Field(9001, ge=0, le=65535, description="MQTT over WebSocket; None disables.")
+    data_dir: Path = Field(default_factory=default_data_dir)
+    db_url: str = Field("", description="Empty = SQLite file in the data dir.")
+    broker_url: str = Field("", description="Empty = the embedded broker; else mqtt://user:pass@host:port.")
+    fanout_url: str = Field("memory://", description="memory:// or redis://host:port/db for several web processes.")
+    topic_root: str = Field("quizhub", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    allow_anonymous: bool = Field(default=False, description="Let MQTT clients connect without credentials.")
+    max_payload: int = Field(65536, ge=256, description="Largest MQTT publish the broker accepts, in bytes.")
+    secret_key: SecretStr | None = Field(None, description="Session signing key; generated into the data dir if unset.")
+    log_format: Literal["console", "json"] = "console"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    demo: bool = Field(default=False, description="Load the bundled demo quiz and simulated buzzers.")
+
+    def resolved_db_url(self) -> str:
+        """The database URL to use: the configured one, or the SQLite file in the data dir."""
+        if self.db_url:
+            return self.db_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'quizhub.db'}"

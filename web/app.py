@@ -1,0 +1,34 @@
+"""The FastAPI application factory.
+
+``create_app(settings)`` builds a fresh app; its lifespan owns every connection the app needs (MQTT client, fan-out
+backend, database engine), so several apps can live side by side in one test process.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from hub.settings import Settings
+
+__all__ = ["create_app"]
+
+VERSION = "0.1.0"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the web app for these settings."""
+    app = FastAPI(
+        title="Quizhub",
+        version=VERSION,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+
+    @app.get("/api/health", tags=["health"])
+    async def health() -> dict[str, str]:
+        """Liveness: the process answers. Readiness (broker, database) is `/api/ready`."""
+        return {"status": "ok", "version": VERSION}
+
+    return app
