@@ -6,9 +6,12 @@ backend, database engine), so several apps can live side by side in one test pro
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fastapi import FastAPI
 
-from hub.settings import Settings
+if TYPE_CHECKING:
+    from hub.settings import Settings
 
 __all__ = ["create_app"]
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import TYPE_CHECKING
 
 from broker.config import BrokerConfig
 from broker.credentials import CredentialStore
 from broker.server import EmbeddedBroker
-from hub.settings import Settings
+
+if TYPE_CHECKING:
+    from hub.settings import Settings
 
 __all__ = ["run_broker"]
 

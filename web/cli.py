@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -19,6 +18,9 @@ from broker.credentials import CredentialExistsError, CredentialStore, Role
 from broker.errors import PortInUseError
 from hub.logs import configure_logging
 from hub.settings import Settings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 __all__ = ["main"]
 

@@ -8,14 +8,17 @@ import logging
 import socket
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from broker.config import BrokerConfig
 from broker.credentials import CredentialStore
 from broker.server import EmbeddedBroker
-from hub.settings import Settings
 from web.app import create_app
+
+if TYPE_CHECKING:
+    from hub.settings import Settings
 
 __all__ = ["HttpPortInUseError", "bind_http", "run_serve"]
 

@@ -1,0 +1,83 @@
+"""How every Quizhub process connects to a broker: one place for the URL format, TCP_NODELAY and login.
+
+Measured on this machine type: paho/aiomqtt without TCP_NODELAY turn a 2 ms QoS 1 round trip into ~78 ms (Nagle
+plus delayed ACK), so every client we make sets it.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+import aiomqtt
+from pydantic import SecretStr
+
+__all__ = ["BrokerAddress", "BrokerUrlError", "make_client", "parse_broker_url"]
+
+NODELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class BrokerUrlError(ValueError):
+    """The broker URL given by the operator cannot be used; the message says what to write instead."""
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    """Where and as whom to connect. ``password`` is a SecretStr so it never lands in a repr or a log."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: SecretStr | None = None
+    transport: str = "tcp"
+
+    def with_login(self, username: str, password: str) -> BrokerAddress:
+        return BrokerAddress(self.host, self.port, username, SecretStr(password), self.transport)
+
+    def __str__(self) -> str:
+        who = f"{self.username}@" if self.username else ""
+        return f"mqtt://{who}{self.host}:{self.port}"
+
+
+def parse_broker_url(url: str) -> BrokerAddress:
+    """Parse ``mqtt://user:pass@host:port`` (also ``tcp://``, ``ws://``). Default port 1883 (ws: 9001)."""
+    parts = urlsplit(url)
+    schemes = {"mqtt": "tcp", "tcp": "tcp", "ws": "websockets"}
+    if parts.scheme not in schemes:
+        raise BrokerUrlError(f"broker URL must start with mqtt:// (got {parts.scheme or 'no'} scheme)")
+    if not parts.hostname:
+        raise BrokerUrlError("broker URL has no host; write mqtt://user:password@host:1883")
+    transport = schemes[parts.scheme]
+    try:
+        port = parts.port or (9001 if transport == "websockets" else 1883)
+    except ValueError as exc:
+        raise BrokerUrlError(f"broker URL has a bad port: {exc}") from None
+    password = SecretStr(unquote(parts.password)) if parts.password is not None else None
+    username = unquote(parts.username) if parts.username else None
+    return BrokerAddress(parts.hostname, port, username, password, transport)
+
+
+def make_client(
+    address: BrokerAddress,
+    *,
+    identifier: str | None = None,
+    will: aiomqtt.Will | None = None,
+    clean_session: bool | None = None,
+    keepalive: int = 30,
+    max_queued_incoming: int | None = 10_000,
+) -> aiomqtt.Client:
+    """An aiomqtt client with TCP_NODELAY and the address's login."""
+    return aiomqtt.Client(
+        address.host,
+        address.port,
+        username=address.username,
+        password=address.password.get_secret_value() if address.password else None,
+        identifier=identifier,
+        will=will,
+        clean_session=clean_session,
+        keepalive=keepalive,
+        transport="websockets" if address.transport == "websockets" else "tcp",
+        socket_options=[NODELAY],
+        max_queued_incoming_messages=max_queued_incoming,
+    )
