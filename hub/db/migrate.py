@@ -1,0 +1,69 @@
+"""Bring a database's schema up to date with Alembic, programmatically, on start.
+
+No alembic.ini: the configuration is built here and Alembic runs on the async engine's own connection (through
+``run_sync``), so SQLite and PostgreSQL URLs work the same way and the migration shares the engine's settings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+__all__ = ["MIGRATIONS_DIR", "alembic_config", "current_revision", "head_revision", "migrate"]
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+# Any constant works; it only has to be the same in every Quizhub process sharing one PostgreSQL database.
+_PG_MIGRATION_LOCK = 0x5155_495A  # "QUIZ"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic ``Config`` pointing at Quizhub's migrations, optionally bound to an open connection."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # The migration scripts live in a package; let Alembic import them as files regardless of sys.path.
+    config.set_main_option("path_separator", "os")
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The newest revision the code knows about."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:  # pragma: no cover - the package always ships its initial revision
+        raise RuntimeError("hub/db/migrations/versions holds no revision; the installation is broken")
+    return head
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The revision the database is at, or None if it was never migrated."""
+    async with engine.connect() as conn:
+        return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Upgrade the database behind ``engine`` to the newest revision; a no-op when it is already there.
+
+    Safe when several processes start at once: on PostgreSQL they queue on an advisory lock, on SQLite on the
+    write lock of ``BEGIN IMMEDIATE``; whoever comes second finds the schema up to date. The whole upgrade is
+    one transaction on both backends, so a failure leaves the previous schema intact.
+    """
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade)
+
+
+def _upgrade(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+    command.upgrade(alembic_config(connection), "head")
