@@ -1,0 +1,145 @@
+"""Runs the embedded broker alone in its own process, for bench/broker.py.
+
+Usage: python bench/_brokerproc.py --port P --data-dir D --clients CLIENTS.json [--no-tuning] [--plain-amqtt]
+
+CLIENTS.json: [[name, role], ...]; the broker's credential store issues a password to each, and the
+`name -> password` map is printed on the `ready` line. Stdin commands, one per line:
+`gc-reset` (clear the collector statistics), `gc-stats` (print them as one JSON line). Stdin EOF stops it.
+
+By default this starts `broker.server.EmbeddedBroker` with authentication, as `quizhub serve` does, which
+calls `broker.tuning.apply()` after start-up. `--no-tuning` sets QUIZHUB_BROKER_TUNING=off so `apply()`
+does nothing. While `broker.server` does not exist yet (or with `--plain-amqtt`) it runs a plain
+`amqtt.broker.Broker` with anonymous access and calls `broker.tuning.apply()` itself.
+"""
+
+# Imports of amqtt and broker are deferred: sys.path is fixed first, and the plain-amqtt fallback must not
+# need broker.server.
+# ruff: noqa: PLC0415
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+# Run as a script, sys.path[0] is bench/, where bench/broker.py would shadow the `broker` package.
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH_DIR]
+sys.path.insert(0, str(ROOT))
+
+
+class GcWatch:
+    """Counts collections per generation and their pause times (gc.callbacks)."""
+
+    def __init__(self) -> None:
+        self._start = 0
+        self.reset()
+        gc.callbacks.append(self._callback)
+
+    def reset(self) -> None:
+        self.count = [0, 0, 0]
+        self.total_ns = [0, 0, 0]
+        self.max_ns = [0, 0, 0]
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter_ns()
+            return
+        gen = info["generation"]
+        took = time.perf_counter_ns() - self._start
+        self.count[gen] += 1
+        self.total_ns[gen] += took
+        self.max_ns[gen] = max(self.max_ns[gen], took)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "collections": self.count,
+            "total_ms": [round(t / 1e6, 3) for t in self.total_ns],
+            "max_ms": [round(t / 1e6, 3) for t in self.max_ns],
+            "threshold": list(gc.get_threshold()),
+            "tracked_objects": len(gc.get_objects()),
+            "frozen_objects": gc.get_freeze_count(),
+        }
+
+
+@contextlib.asynccontextmanager
+async def plain_amqtt(port: int, tuning: bool) -> Any:
+    from amqtt.broker import Broker
+
+    config = {
+        "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+    }
+    broker = Broker(config)
+    await broker.start()
+    if tuning:
+        with contextlib.suppress(ImportError):
+            from broker import tuning as tuning_mod
+
+            tuning_mod.apply()
+    try:
+        yield broker
+    finally:
+        await broker.shutdown()
+
+
+def embedded_available() -> bool:
+    try:
+        from broker.server import EmbeddedBroker  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@contextlib.asynccontextmanager
+async def embedded(port: int, data_dir: Path, clients: list[list[str]], passwords: dict[str, str]) -> Any:
+    from broker.server import BrokerConfig, CredentialStore, EmbeddedBroker, Role
+
+    store = CredentialStore(data_dir / "credentials.json")
+    for name, role in clients:
+        passwords[name] = store.add(name, Role[role.upper()])
+    config = BrokerConfig(data_dir=data_dir, host="127.0.0.1", port=port, allow_anonymous=False)
+    async with EmbeddedBroker(config, store) as broker:
+        yield broker
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--clients", type=Path, required=True)
+    parser.add_argument("--no-tuning", action="store_true")
+    parser.add_argument("--plain-amqtt", action="store_true")
+    args = parser.parse_args()
+    if args.no_tuning:
+        os.environ["QUIZHUB_BROKER_TUNING"] = "off"
+    clients = json.loads(args.clients.read_text())
+    passwords: dict[str, str] = {}
+    watch = GcWatch()
+
+    kind = "plain-amqtt" if args.plain_amqtt or not embedded_available() else "embedded"
+    if kind == "embedded":
+        cm = embedded(args.port, args.data_dir, clients, passwords)
+    else:
+        cm = plain_amqtt(args.port, not args.no_tuning)
+    async with cm:
+        print("ready " + json.dumps({"kind": kind, "pid": os.getpid(), "passwords": passwords}), flush=True)
+        reader = asyncio.StreamReader()
+        await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        while line := await reader.readline():
+            cmd = line.decode().strip()
+            if cmd == "gc-reset":
+                watch.reset()
+            elif cmd == "gc-stats":
+                print("gc " + json.dumps(watch.stats()), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
