@@ -26,7 +26,15 @@ if TYPE_CHECKING:
 
     from hub.mqttclient import BrokerAddress
 
-__all__ = ["PressMode", "SimulationConfig", "build_fleet", "device_passwords", "parse_script", "run_simulation"]
+__all__ = [
+    "PressMode",
+    "SimulationConfig",
+    "build_fleet",
+    "device_ids",
+    "device_passwords",
+    "parse_script",
+    "run_simulation",
+]
 
 log = logging.getLogger("quizhub.simulate")
 

@@ -77,6 +77,20 @@ def _parser() -> argparse.ArgumentParser:
     rm = creds_sub.add_parser("remove", help="delete a login")
     rm.add_argument("name")
     _add_common(rm)
+    sim = sub.add_parser("simulate", help="virtual ESP32 buzzers that play against a running hub")
+    _add_common(sim)
+    sim.add_argument("--devices", type=int, default=16, help="how many buzzers (default 16)")
+    sim.add_argument("--mode", choices=["keys", "random", "script", "none"], default="keys",
+                     help="keys: type a buzzer number; random: armed buzzers press like people; script: --script")
+    sim.add_argument("--script", type=Path, help="lines '<ms after arm> <buzzer number>'")
+    sim.add_argument("--jitter-ms", type=float, default=2.0, help="extra uplink delay, uniform 0..N ms")
+    sim.add_argument("--drift-ppm", type=float, default=100.0, help="clock drift, uniform ±N ppm")
+    sim.add_argument("--loss", type=float, default=0.0, help="fraction of sync replies lost")
+    sim.add_argument("--seed", type=int, default=None)
+    sim.add_argument("--prefix", default="sim", help="device id prefix (ids are PREFIX-01 …)")
+    sim.add_argument("--broker-url", default=sup, help="broker to use; default the local embedded one")
+    sim.add_argument("--mqtt-port", type=int, default=sup)
+    sim.add_argument("--topic-root", default=sup)
     return parser
 
 
@@ -149,7 +163,38 @@ def _cmd_credentials(args: argparse.Namespace) -> int:
     return EXIT_USAGE
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from hub.mqttclient import BrokerUrlError, parse_broker_url  # noqa: PLC0415
+    from hub.simrun import PressMode, SimulationConfig, device_ids, device_passwords, run_simulation  # noqa: PLC0415
+
+    settings = _settings(args)
+    configure_logging(settings.log_format, settings.log_level)
+    if args.mode == "script" and args.script is None:
+        print("quizhub: --mode script needs --script FILE", file=sys.stderr)  # noqa: T201
+        return EXIT_USAGE
+    config = SimulationConfig(
+        devices=args.devices, prefix=args.prefix, root=settings.topic_root, jitter_ms=args.jitter_ms,
+        drift_ppm=args.drift_ppm, loss=args.loss, mode=PressMode(args.mode), script=args.script, seed=args.seed,
+    )
+    try:
+        address = parse_broker_url(settings.broker_url or f"mqtt://127.0.0.1:{settings.mqtt_port}")
+    except BrokerUrlError as exc:
+        print(f"quizhub: {exc}", file=sys.stderr)  # noqa: T201
+        return EXIT_USAGE
+    passwords = None
+    if address.username is None:  # no shared login given: each buzzer gets its own device login
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        passwords = device_passwords(settings.data_dir, device_ids(config))
+    print(f"Simulating {config.devices} buzzers against {address} ({config.mode} mode)", flush=True)  # noqa: T201
+    try:
+        asyncio.run(run_simulation(config, address, passwords))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        return 0
+    return 0
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "simulate": _cmd_simulate,
     "serve": _cmd_serve,
     "broker": _cmd_broker,
     "credentials": _cmd_credentials,
