@@ -41,6 +41,19 @@ class Settings(BaseSettings):
     allow_anonymous: bool = Field(default=False, description="Let MQTT clients connect without credentials.")
     max_payload: int = Field(65536, ge=256, description="Largest MQTT publish the broker accepts, in bytes.")
     secret_key: SecretStr | None = Field(None, description="Session signing key; generated into the data dir if unset.")
+    public_url: str = Field("", description="Where browsers reach the web (https://quiz.example); empty = as asked.")
+    allowed_origins: list[str] = Field(default_factory=list, description="Browser origins allowed besides public_url.")
+    cookie_secure: bool | None = Field(None, description="Secure session cookie; None = when public_url is https.")
+    session_max_age_s: int = Field(12 * 3600, ge=60, description="How long a login lasts without activity.")
+    oidc_issuer: str = Field("", description="OpenID Provider issuer URL; empty disables OIDC login.")
+    oidc_client_id: str = ""
+    oidc_client_secret: SecretStr | None = None
+    oidc_scope: str = Field("openid profile email", description="Scopes to ask for; add what carries the groups.")
+    oidc_groups_claim: str = Field("groups", description="ID token / userinfo claim listing the user's groups.")
+    oidc_admin_groups: list[str] = Field(default_factory=lambda: ["quizhub-admins"])
+    oidc_quizmaster_groups: list[str] = Field(default_factory=lambda: ["quizhub-quizmasters"])
+    login_rate_per_minute: int = Field(10, ge=1, description="Login attempts per client address and name.")
+    join_rate_per_minute: int = Field(20, ge=1, description="Team joins per client address and team name.")
     log_format: Literal["console", "json"] = "console"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     demo: bool = Field(default=False, description="Load the bundled demo quiz and simulated buzzers.")
