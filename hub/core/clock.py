@@ -126,6 +126,11 @@ class MappedTime:
             raise ValueError(f"uncertainty {self.uncertainty_us!r} must be finite and >= 0 (a clock model bug)")
 
 
+def _device_drift_ppm(s_ppm: float) -> float:
+    """The offset's slope ``s`` (d hub / d dev = 1 + s, ppm) as the device's rate error (d dev / d hub = 1 + drift)."""
+    return (1.0 / (1.0 + s_ppm * 1e-6) - 1.0) * 1e6
+
+
 @dataclass(frozen=True, slots=True)
 class _HalfPlane:
     """``pa * a + ps * s <= c``, labelled by the sample (and side) that made it."""
@@ -267,14 +272,14 @@ class ClockModel:
         """How fast the device clock runs relative to the hub, ppm (positive: device fast). Middle of the range."""
         self._require_synced()
         s_values = [s for _, s, _ in self._poly]
-        return -(min(s_values) + max(s_values)) / 2
+        return _device_drift_ppm((min(s_values) + max(s_values)) / 2)
 
     @property
     def drift_range_ppm(self) -> tuple[float, float]:
         """Every drift (ppm, positive: device fast) consistent with the samples."""
         self._require_synced()
         s_values = [s for _, s, _ in self._poly]
-        return (-max(s_values), -min(s_values))
+        return (_device_drift_ppm(max(s_values)), _device_drift_ppm(min(s_values)))
 
     @property
     def uncertainty_us(self) -> float:
