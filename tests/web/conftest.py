@@ -1,0 +1,125 @@
+"""Fixtures for the web tests: fan-out backends, a migrated database, the app, and a real OpenID Provider.
+
+Every service is real: Redis on 127.0.0.1:6379 (unique channel names per test, never flushed), SQLite files in
+the test's temporary folder, and the `oidc-provider` npm package run by node on a free port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from hub.db.engine import create_engine, session_factory
+from hub.db.migrate import migrate
+from hub.settings import Settings
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+
+    from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+    from sqlmodel.ext.asyncio.session import AsyncSession
+
+REDIS_URL = os.environ.get("QUIZHUB_TEST_REDIS", "redis://127.0.0.1:6379/0")
+REPO = Path(__file__).resolve().parents[2]
+NODE_DIR = REPO / "tools" / "node"
+OIDC_SCRIPT = NODE_DIR / "oidc-provider.mjs"
+OIDC_CLIENT_ID = "quizhub-test"
+OIDC_CLIENT_SECRET = "quizhub-test-secret-not-for-production"
+OIDC_REDIRECT_URI = "http://testserver/api/auth/oidc/callback"
+# Accounts of the test provider: login name → groups claim.
+OIDC_USERS = {
+    "olivia": ["staff", "quizhub-admins"],
+    "quentin": ["quizhub-quizmasters"],
+    "nora": ["staff"],
+}
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _redis_reachable() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def channel() -> str:
+    """A channel name no other test uses, so tests sharing one Redis never see each other."""
+    return f"qhtest:{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The real Redis the tests share (db 0); tests keep apart by unique channel and key names."""
+    if not _redis_reachable():
+        pytest.fail("Redis is not listening on 127.0.0.1:6379; start it: redis-server --daemonize yes")
+    return REDIS_URL
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def fanout_url(request: pytest.FixtureRequest) -> str:
+    """Each backend-parametrised test runs once per backend: memory:// and the real redis://."""
+    if request.param == "redis":
+        return str(request.getfixturevalue("redis_url"))
+    return "memory://"
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on a freshly migrated SQLite database in this test's folder."""
+    engine: AsyncEngine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'quizhub.db'}")
+    await migrate(engine)
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    return Settings(data_dir=data, db_url=f"sqlite+aiosqlite:///{tmp_path / 'quizhub.db'}")
+
+
+@pytest.fixture(scope="session")
+def oidc_provider() -> Iterator[str]:
+    """A real OpenID Provider (npm `oidc-provider`) on a free 127.0.0.1 port; yields its issuer URL."""
+    if not (NODE_DIR / "node_modules" / "oidc-provider").is_dir():
+        pytest.fail("tools/node/node_modules/oidc-provider is missing; run npm ci --prefix tools/node")
+    port = _free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "OIDC_PORT": str(port),
+        "OIDC_CLIENT_ID": OIDC_CLIENT_ID,
+        "OIDC_CLIENT_SECRET": OIDC_CLIENT_SECRET,
+        "OIDC_REDIRECT_URIS": OIDC_REDIRECT_URI,
+        "OIDC_USERS": json.dumps(OIDC_USERS),
+    }
+    proc = subprocess.Popen(
+        ["node", str(OIDC_SCRIPT)], env=env, stdout=subprocess.PIPE, stderr=sys.stderr, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        # The script prints one "listening <issuer>" line once it accepts connections: no polling, no sleep.
+        line = proc.stdout.readline()
+        if not line.startswith("listening "):
+            pytest.fail(f"the test OpenID Provider did not start (exit code {proc.poll()}): {line!r}")
+        yield issuer
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
