@@ -4,7 +4,8 @@ Usage: python bench/_brokerproc.py --port P --data-dir D --clients CLIENTS.json 
 
 CLIENTS.json: [[name, role], ...]; the broker's credential store issues a password to each, and the
 `name -> password` map is printed on the `ready` line. Stdin commands, one per line:
-`gc-reset` (clear the collector statistics), `gc-stats` (print them as one JSON line). Stdin EOF stops it.
+`gc-reset` (clear the collector statistics), `gc-stats` (print them as one JSON line, then time one full
+collection). Stdin EOF stops it.
 
 By default this starts `broker.server.EmbeddedBroker` with authentication, as `quizhub serve` does, which
 calls `broker.tuning.apply()` after start-up. `--no-tuning` sets QUIZHUB_BROKER_TUNING=off so `apply()`
@@ -44,25 +45,23 @@ class GcWatch:
         gc.callbacks.append(self._callback)
 
     def reset(self) -> None:
-        self.count = [0, 0, 0]
-        self.total_ns = [0, 0, 0]
-        self.max_ns = [0, 0, 0]
+        self.pauses: list[list[int]] = [[], [], []]
 
     def _callback(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._start = time.perf_counter_ns()
             return
-        gen = info["generation"]
-        took = time.perf_counter_ns() - self._start
-        self.count[gen] += 1
-        self.total_ns[gen] += took
-        self.max_ns[gen] = max(self.max_ns[gen], took)
+        self.pauses[info["generation"]].append(time.perf_counter_ns() - self._start)
 
     def stats(self) -> dict[str, Any]:
+        def ms(ns: float) -> float:
+            return round(ns / 1e6, 3)
+
         return {
-            "collections": self.count,
-            "total_ms": [round(t / 1e6, 3) for t in self.total_ns],
-            "max_ms": [round(t / 1e6, 3) for t in self.max_ns],
+            "collections": [len(p) for p in self.pauses],
+            "total_ms": [ms(sum(p)) for p in self.pauses],
+            "median_ms": [ms(sorted(p)[len(p) // 2]) if p else 0.0 for p in self.pauses],
+            "max_ms": [ms(max(p, default=0)) for p in self.pauses],
             "threshold": list(gc.get_threshold()),
             "tracked_objects": len(gc.get_objects()),
             "frozen_objects": gc.get_freeze_count(),
@@ -93,19 +92,24 @@ async def plain_amqtt(port: int, tuning: bool) -> Any:
 def embedded_available() -> bool:
     try:
         from broker.server import EmbeddedBroker  # noqa: F401
-    except ImportError:
+    except ImportError as exc:
+        print(f"broker.server not importable ({exc}); running plain amqtt", file=sys.stderr)
         return False
     return True
 
 
 @contextlib.asynccontextmanager
 async def embedded(port: int, data_dir: Path, clients: list[list[str]], passwords: dict[str, str]) -> Any:
-    from broker.server import BrokerConfig, CredentialStore, EmbeddedBroker, Role
+    from broker.config import BrokerConfig
+    from broker.credentials import CredentialStore, Role
+    from broker.server import EmbeddedBroker
 
     store = CredentialStore(data_dir / "credentials.json")
     for name, role in clients:
-        passwords[name] = store.add(name, Role[role.upper()])
-    config = BrokerConfig(data_dir=data_dir, host="127.0.0.1", port=port, allow_anonymous=False)
+        passwords[name] = store.add(name, Role(role))
+    # As `quizhub serve` runs it: authentication on, the default topic root, payload cap and keepalive factor;
+    # only the WebSocket listener is off (the bench speaks TCP).
+    config = BrokerConfig(data_dir=data_dir, host="127.0.0.1", port=port, ws_port=None, allow_anonymous=False)
     async with EmbeddedBroker(config, store) as broker:
         yield broker
 
@@ -138,7 +142,13 @@ async def main() -> None:
             if cmd == "gc-reset":
                 watch.reset()
             elif cmd == "gc-stats":
-                print("gc " + json.dumps(watch.stats()), flush=True)
+                stats = watch.stats()
+                # What one full collection costs now, with every client connected: the worst pause the
+                # collector can cause in the fan-out.
+                watch.reset()
+                gc.collect()
+                stats["full_collection_ms"] = watch.stats()["max_ms"][2]
+                print("gc " + json.dumps(stats), flush=True)
 
 
 if __name__ == "__main__":

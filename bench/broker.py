@@ -95,7 +95,7 @@ def summary_ms(values_ns: list[int]) -> dict[str, float]:
 @dataclass
 class Variant:
     name: str
-    kind: str  # "mosquitto" | "embedded"
+    kind: str  # "mosquitto" | "embedded" | "amqtt"
     tuning: bool = True
 
 
@@ -162,6 +162,8 @@ class BrokerProcess:
         (self.workdir / "data").mkdir(exist_ok=True)
         if not self.variant.tuning:
             cmd.append("--no-tuning")
+        if self.variant.kind == "amqtt":
+            cmd.append("--plain-amqtt")
         self.proc = await asyncio.create_subprocess_exec(
             *cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=(self.workdir / "broker.log").open("wb"),
@@ -176,7 +178,7 @@ class BrokerProcess:
         self.passwords = info["passwords"]
 
     async def command(self, cmd: str) -> dict[str, Any] | None:
-        if self.variant.kind != "embedded" or self.proc is None:
+        if self.variant.kind == "mosquitto" or self.proc is None:
             return None
         assert self.proc.stdin is not None
         assert self.proc.stdout is not None
@@ -428,7 +430,7 @@ async def run_size(n: int, variants: list[Variant], args: argparse.Namespace, tm
         row: dict[str, Any] = {
             "broker": rig.variant.name,
             "kind": rig.broker.kind,
-            "tuning": rig.variant.tuning if rig.variant.kind == "embedded" else None,
+            "tuning": rig.variant.tuning if rig.variant.kind != "mosquitto" else None,
             "n": n,
             "trials": len(rig.samples.total),
             "lost": rig.samples.lost,
@@ -455,7 +457,7 @@ def start_spies(rigs: list[Rig], outdir: Path, n: int) -> list[subprocess.Popen[
     outdir.mkdir(parents=True, exist_ok=True)
     spies = []
     for rig in rigs:
-        if rig.variant.kind != "embedded":
+        if rig.variant.kind == "mosquitto":
             continue
         out = outdir / f"{rig.variant.name}-{n}.txt"
         log(f"  py-spy recording pid {rig.broker.pid} -> {out}")
@@ -468,26 +470,38 @@ def start_spies(rigs: list[Rig], outdir: Path, n: int) -> list[subprocess.Popen[
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     head = (f"{'N':>4}  {'broker':<18} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'p50 x':>6} {'p99 x':>6} "
-            f"{'fan-out p99':>11} {'lost':>4} {'gen2 (max ms)':>14}")
+            f"{'fan-out p99':>11} {'lost':>4} {'gen2 n/max/full ms':>18}")
     print(head)
     print("-" * len(head))
     for r in rows:
         t = r["total_ms"]
         ratio = r.get("ratio_vs_mosquitto", {})
         gc_info = r.get("gc_during_trials")
-        gc_col = f"{gc_info['collections'][2]} ({gc_info['max_ms'][2]:.1f})" if gc_info else "-"
+        gc_col = (f"{gc_info['collections'][2]}/{gc_info['max_ms'][2]:.1f}/{gc_info['full_collection_ms']:.1f}"
+                  if gc_info else "-")
         print(f"{r['n']:>4}  {r['broker']:<18} {t.get('p50', math.nan):>8.2f} {t.get('p99', math.nan):>8.2f} "
               f"{t.get('max', math.nan):>8.2f} {ratio.get('p50', math.nan):>6.2f} {ratio.get('p99', math.nan):>6.2f} "
-              f"{r['fanout_ms'].get('p99', math.nan):>11.2f} {r['lost']:>4} {gc_col:>14}")
+              f"{r['fanout_ms'].get('p99', math.nan):>11.2f} {r['lost']:>4} {gc_col:>18}")
 
 
 async def amain(args: argparse.Namespace) -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
-    variants = [Variant("mosquitto", "mosquitto")]
-    if not args.no_tuning:
-        variants.append(Variant("embedded", "embedded", tuning=True))
-    if args.no_tuning or not args.tuned_only:
-        variants.append(Variant("embedded-untuned", "embedded", tuning=False))
+    known = {
+        "mosquitto": Variant("mosquitto", "mosquitto"),
+        "embedded": Variant("embedded", "embedded", tuning=True),
+        "embedded-untuned": Variant("embedded-untuned", "embedded", tuning=False),
+        "amqtt": Variant("amqtt", "amqtt", tuning=False),
+    }
+    names = args.variants.split(",") if args.variants else ["mosquitto", "embedded", "embedded-untuned"]
+    if args.no_tuning:
+        names = [n for n in names if n != "embedded"]
+        names += [] if "embedded-untuned" in names else ["embedded-untuned"]
+    if "mosquitto" not in names:
+        names.insert(0, "mosquitto")  # the baseline every ratio needs
+    unknown = set(names) - set(known)
+    if unknown:
+        raise SystemExit(f"unknown variant(s) {sorted(unknown)}; choose from {sorted(known)}")
+    variants = [known[n] for n in names]
     started = datetime.now(UTC)
     info = machine_info()
     log(f"bench/broker.py: sizes {sizes}, {args.trials} trials (+{args.warmup} warm-up) per variant, "
@@ -539,7 +553,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="sizes 16,64 and 50 trials: a smoke run")
     parser.add_argument("--no-tuning", action="store_true",
                         help="run the embedded broker only without broker.tuning (QUIZHUB_BROKER_TUNING=off)")
-    parser.add_argument("--tuned-only", action="store_true", help="skip the untuned embedded variant")
+    parser.add_argument("--variants", help="comma-separated, from: mosquitto, embedded, embedded-untuned, "
+                        "amqtt (stock amqtt 0.12 Broker, anonymous, no quizhub code); default: the first three")
     parser.add_argument("--qos", type=int, default=1, choices=(0, 1), help="QoS of the lock subscription/publish")
     parser.add_argument("--gap-ms", type=float, default=20, help="mean pause between trials")
     parser.add_argument("--py-spy", metavar="DIR", help="record py-spy profiles of the embedded brokers here")
