@@ -1,0 +1,45 @@
+"""Value types of the event log: what a writer appends and what a reader gets back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+__all__ = ["MAX_EVENT_TYPE_LENGTH", "NewEvent", "StoredEvent"]
+
+MAX_EVENT_TYPE_LENGTH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append: its type (``"buzz_ruled"``), a JSON-serialisable payload, and optionally its time.
+
+    ``ts`` defaults to the time of the append. An invalid event cannot be built.
+    """
+
+    type: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    ts: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if not self.type or len(self.type) > MAX_EVENT_TYPE_LENGTH:
+            raise ValueError(f"event type must be 1-{MAX_EVENT_TYPE_LENGTH} characters, got {self.type!r}")
+        if not isinstance(self.payload, dict):
+            raise TypeError(f"event payload must be a JSON object (dict), got {type(self.payload).__name__}")
+        if self.ts is not None and self.ts.tzinfo is None:
+            raise ValueError(f"event time {self.ts!r} is naive; pass an aware datetime (UTC)")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as the log holds it: numbered ``seq`` 1, 2, 3, … per game with no gap and no duplicate."""
+
+    game_id: str
+    seq: int
+    type: str
+    payload: dict[str, Any]
+    ts: datetime
+    fence: int | None

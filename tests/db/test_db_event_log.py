@@ -1,0 +1,283 @@
+"""The append-only event log: order, continuity, atomicity, racing writers and fencing, on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.db import (
+    FencedOutError,
+    NewEvent,
+    NotFoundError,
+    Repository,
+    SequenceConflictError,
+    create_engine,
+)
+from hub.db.models import Game
+from hub.db.schemas import QuizCreate
+
+
+async def _game(repo: Repository) -> Game:
+    quiz = await repo.create_quiz(QuizCreate(title="Log test"))
+    assert quiz.id is not None
+    return await repo.create_game(quiz.id)
+
+
+def _events(*names: str) -> list[NewEvent]:
+    return [NewEvent(name, {"n": name}) for name in names]
+
+
+async def test_append_assigns_continuous_seqs_and_load_keeps_order(repo: Repository) -> None:
+    game = await _game(repo)
+    assert await repo.last_seq(game.id) == 0
+
+    first = await repo.append_events(game.id, _events("a", "b", "c"), expected_next_seq=1)
+    second = await repo.append_events(game.id, _events("d"), expected_next_seq=4)
+
+    assert [e.seq for e in first + second] == [1, 2, 3, 4]
+    loaded = await repo.load_events(game.id)
+    assert [(e.seq, e.type, e.payload) for e in loaded] == [(i + 1, n, {"n": n}) for i, n in enumerate("abcd")]
+    assert loaded == first + second
+    assert await repo.last_seq(game.id) == 4
+    assert [e.seq for e in await repo.load_events(game.id, after_seq=2)] == [3, 4]
+    assert [e.seq for e in await repo.load_events(game.id, after_seq=1, limit=2)] == [2, 3]
+    assert await repo.load_events(game.id, after_seq=4) == []
+
+
+async def test_logs_of_different_games_are_numbered_independently(repo: Repository) -> None:
+    one, two = await _game(repo), await _game(repo)
+    await repo.append_events(one.id, _events("a", "b"), expected_next_seq=1)
+    stored = await repo.append_events(two.id, _events("x"), expected_next_seq=1)
+    assert stored[0].seq == 1
+    assert [e.type for e in await repo.load_events(one.id)] == ["a", "b"]
+    assert [e.type for e in await repo.load_events(two.id)] == ["x"]
+
+
+async def test_wrong_expected_seq_is_a_conflict_and_writes_nothing(repo: Repository) -> None:
+    game = await _game(repo)
+    await repo.append_events(game.id, _events("a", "b"), expected_next_seq=1)
+
+    for stale in (1, 2, 4):
+        with pytest.raises(SequenceConflictError) as info:
+            await repo.append_events(game.id, _events("late"), expected_next_seq=stale)
+        assert (info.value.expected_next_seq, info.value.actual_next_seq) == (stale, 3)
+        assert "another writer" in str(info.value)
+
+    assert [e.type for e in await repo.load_events(game.id)] == ["a", "b"]
+    assert await repo.last_seq(game.id) == 2
+
+
+async def test_empty_append_checks_without_writing(repo: Repository) -> None:
+    game = await _game(repo)
+    assert await repo.append_events(game.id, [], expected_next_seq=1) == []
+    with pytest.raises(SequenceConflictError):
+        await repo.append_events(game.id, [], expected_next_seq=2)
+    assert await repo.last_seq(game.id) == 0
+
+
+async def test_sequence_numbers_start_at_one(repo: Repository) -> None:
+    game = await _game(repo)
+    with pytest.raises(ValueError, match="start at 1"):
+        await repo.append_events(game.id, _events("a"), expected_next_seq=0)
+
+
+async def test_unknown_game(repo: Repository) -> None:
+    with pytest.raises(NotFoundError):
+        await repo.append_events("nosuchgame", _events("a"), expected_next_seq=1)
+    with pytest.raises(NotFoundError):
+        await repo.last_seq("nosuchgame")
+    assert await repo.load_events("nosuchgame") == []
+
+
+async def test_a_failing_batch_writes_nothing(repo: Repository) -> None:
+    game = await _game(repo)
+    await repo.append_events(game.id, _events("a"), expected_next_seq=1)
+    # The second event cannot be serialised: the whole batch, and the counter bump, must roll back.
+    bad = [NewEvent("ok", {"x": 1}), NewEvent("bad", {"x": {1, 2}})]
+    with pytest.raises(Exception, match="not JSON serializable"):
+        await repo.append_events(game.id, bad, expected_next_seq=2)
+    assert await repo.last_seq(game.id) == 1
+    assert [e.seq for e in await repo.load_events(game.id)] == [1]
+    # ... and the log carries on without a gap.
+    assert (await repo.append_events(game.id, _events("b"), expected_next_seq=2))[0].seq == 2
+
+
+async def test_payload_json_round_trips_unicode_and_nesting(repo: Repository) -> None:
+    game = await _game(repo)
+    payload = {
+        "team": "Ünïcödé Ømega — 日本語チーム 🎉",
+        "quote": 'she said "\\o/"\n\ttab',
+        "nested": {"order": [3, 1, 2], "mixed": [1, 2.5, None, True, False, {"deep": {"er": []}}], "empty": {}},
+        "big": 2**53 + 1,
+        "small": -1.5e-9,
+        "none": None,
+    }
+    await repo.append_events(game.id, [NewEvent("buzz", payload)], expected_next_seq=1)
+    (loaded,) = await repo.load_events(game.id)
+    assert loaded.payload == payload
+
+
+async def test_event_times_round_trip_as_aware_utc(repo: Repository) -> None:
+    game = await _game(repo)
+    when = datetime(2026, 11, 22, 21, 30, 15, 123456, tzinfo=UTC)
+    elsewhere = datetime(2026, 11, 22, 23, 0, 0, 1, tzinfo=UTC).astimezone(
+        datetime.now().astimezone().tzinfo
+    ) + timedelta(0)
+    before = datetime.now(UTC)
+    stored = await repo.append_events(
+        game.id, [NewEvent("a", ts=when), NewEvent("b", ts=elsewhere), NewEvent("c")], expected_next_seq=1
+    )
+    loaded = await repo.load_events(game.id)
+    assert loaded == stored
+    assert [e.ts for e in loaded[:2]] == [when, elsewhere]
+    assert all(e.ts.tzinfo is not None and e.ts.utcoffset() == timedelta(0) for e in loaded)
+    assert before <= loaded[2].ts <= datetime.now(UTC)
+
+
+async def test_racing_appenders_exactly_one_wins(engine: AsyncEngine, db_url: str) -> None:
+    repo = Repository.from_engine(engine)
+    game = await _game(repo)
+    # Separate engines: separate pools and connections, as separate hub processes would have.
+    engines = [create_engine(db_url) for _ in range(6)]
+    try:
+        repos = [Repository.from_engine(e) for e in engines]
+        outcomes = await asyncio.gather(
+            *(r.append_events(game.id, _events(f"w{i}", f"w{i}"), expected_next_seq=1) for i, r in enumerate(repos)),
+            return_exceptions=True,
+        )
+    finally:
+        await asyncio.gather(*(e.dispose() for e in engines))
+
+    winners = [o for o in outcomes if isinstance(o, list)]
+    losers = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(winners) == 1, outcomes
+    assert all(isinstance(o, SequenceConflictError) for o in losers), losers
+    assert await repo.load_events(game.id) == winners[0]
+    assert await repo.last_seq(game.id) == 2
+
+
+async def test_writer_waits_for_an_open_transaction_then_sees_the_conflict(engine: AsyncEngine) -> None:
+    repo = Repository.from_engine(engine)
+    game = await _game(repo)
+    async with engine.connect() as other:
+        # Another writer, mid-transaction: it has bumped the counter and written #1 but not committed yet.
+        await other.begin()
+        await other.execute(text("UPDATE games SET last_seq = 1 WHERE id = :g"), {"g": game.id})
+        await other.execute(
+            text("INSERT INTO game_events (game_id, seq, type, payload, ts) VALUES (:g, 1, 'other', '{}', :ts)"),
+            {"g": game.id, "ts": datetime.now(UTC).replace(tzinfo=None)},
+        )
+        racing = asyncio.create_task(repo.append_events(game.id, _events("mine"), expected_next_seq=1))
+        await asyncio.sleep(0.3)
+        assert not racing.done(), "the second writer must wait for the first, not read around it"
+        await other.commit()
+    with pytest.raises(SequenceConflictError) as info:
+        await racing
+    assert info.value.actual_next_seq == 2
+    assert [e.type for e in await repo.load_events(game.id)] == ["other"]
+
+
+async def test_competing_writers_with_retry_leave_no_gap_or_duplicate(engine: AsyncEngine, db_url: str) -> None:
+    repo = Repository.from_engine(engine)
+    game = await _game(repo)
+    engines = [create_engine(db_url) for _ in range(4)]
+
+    async def writer(worker: int, own: Repository) -> int:
+        conflicts = 0
+        for n in range(8):
+            while True:
+                try:
+                    nxt = await own.last_seq(game.id) + 1
+                    await own.append_events(game.id, [NewEvent("e", {"w": worker, "n": n})], expected_next_seq=nxt)
+                    break
+                except SequenceConflictError:
+                    conflicts += 1
+        return conflicts
+
+    try:
+        await asyncio.gather(*(writer(i, Repository.from_engine(e)) for i, e in enumerate(engines)))
+    finally:
+        await asyncio.gather(*(e.dispose() for e in engines))
+
+    log = await repo.load_events(game.id)
+    assert [e.seq for e in log] == list(range(1, 33))
+    assert sorted((e.payload["w"], e.payload["n"]) for e in log) == [(w, n) for w in range(4) for n in range(8)]
+    for w in range(4):  # each writer's own events stay in its order
+        assert [e.payload["n"] for e in log if e.payload["w"] == w] == list(range(8))
+
+
+async def test_stale_fence_is_refused(repo: Repository) -> None:
+    game = await _game(repo)
+    await repo.append_events(game.id, _events("unfenced"), expected_next_seq=1)  # never claimed: no lease needed
+
+    claimed = await repo.claim_game(game.id, 5)
+    assert claimed.owner_fence == 5
+    for stale in (None, 0, 4):
+        with pytest.raises(FencedOutError) as info:
+            await repo.append_events(game.id, _events("stale"), expected_next_seq=2, fence=stale)
+        assert (info.value.fence, info.value.owner_fence) == (stale, 5)
+        assert "must stop writing" in str(info.value)
+
+    stored = await repo.append_events(game.id, _events("owner"), expected_next_seq=2, fence=5)
+    assert stored[0].fence == 5
+    assert [(e.seq, e.type, e.fence) for e in await repo.load_events(game.id)] == [
+        (1, "unfenced", None),
+        (2, "owner", 5),
+    ]
+
+
+async def test_fence_is_checked_before_sequence(repo: Repository) -> None:
+    game = await _game(repo)
+    await repo.claim_game(game.id, 3)
+    # Stale in both ways: the writer must learn it lost the game, not that it should reload and retry.
+    with pytest.raises(FencedOutError):
+        await repo.append_events(game.id, _events("x"), expected_next_seq=9, fence=2)
+
+
+async def test_a_newer_fence_on_append_locks_out_the_old_owner(repo: Repository) -> None:
+    game = await _game(repo)
+    await repo.claim_game(game.id, 1)
+    await repo.append_events(game.id, _events("old"), expected_next_seq=1, fence=1)
+    # The successor writes with its newer token before (or instead of) claiming: the old owner is out.
+    await repo.append_events(game.id, _events("new"), expected_next_seq=2, fence=2)
+    with pytest.raises(FencedOutError):
+        await repo.append_events(game.id, _events("zombie"), expected_next_seq=3, fence=1)
+    game_now = await repo.get_game(game.id)
+    assert game_now is not None
+    assert game_now.owner_fence == 2
+
+
+async def test_claim_game(repo: Repository) -> None:
+    game = await _game(repo)
+    assert (await repo.claim_game(game.id, 7)).owner_fence == 7
+    assert (await repo.claim_game(game.id, 7)).owner_fence == 7  # a restarted owner re-claims
+    with pytest.raises(FencedOutError):
+        await repo.claim_game(game.id, 6)
+    with pytest.raises(NotFoundError):
+        await repo.claim_game("nosuchgame", 1)
+    with pytest.raises(ValueError, match="non-negative"):
+        await repo.claim_game(game.id, -1)
+
+
+async def test_deleting_a_game_deletes_its_log(repo: Repository, engine: AsyncEngine) -> None:
+    game = await _game(repo)
+    await repo.append_events(game.id, _events("a", "b"), expected_next_seq=1)
+    await repo.delete_game(game.id)
+    async with engine.connect() as conn:
+        left = (await conn.execute(text("SELECT count(*) FROM game_events"))).scalar_one()
+    assert left == 0
+
+
+def test_invalid_events_cannot_be_built() -> None:
+    with pytest.raises(ValueError, match="1-64"):
+        NewEvent("")
+    with pytest.raises(ValueError, match="1-64"):
+        NewEvent("x" * 65)
+    with pytest.raises(ValueError, match="naive"):
+        NewEvent("a", ts=datetime(2026, 1, 1))  # noqa: DTZ001 - the naive datetime is the point
+    with pytest.raises(TypeError, match="JSON object"):
+        NewEvent("a", [1, 2])  # type: ignore[arg-type]
