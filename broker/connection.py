@@ -1,0 +1,371 @@
+"""One client's network connection: framing, limits, keepalive and the QoS flows, on top of amqtt's handler type.
+
+It replaces amqtt's reader loop, which (0.12.1) discards malformed packets and reads on, never acts on a keepalive
+timeout, reads any packet size, and drops in-flight QoS 1 messages when the connection ends. Here:
+
+- a whole packet is read before parsing, and any violation closes this connection at once;
+- a packet longer than the payload cap (plus header room) is refused before its body is read;
+- a watchdog closes the connection after `keepalive_factor` x keepalive of silence (the broker then sends the Will);
+- outgoing QoS 1/2 messages stay in the session until acknowledged, and are resent with DUP after a reconnect;
+- packets are handled in arrival order, inline, with no task per packet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from amqtt.adapters import ReaderAdapter, StreamWriterAdapter, WriterAdapter
+from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
+from amqtt.session import OutgoingApplicationMessage, Session
+
+from broker import wire
+from broker.acl import Principal
+
+__all__ = ["MAX_INFLIGHT", "MAX_QUEUED", "Connection", "PeerClosedError", "Router", "enqueue", "read_packet"]
+
+log = logging.getLogger("quizhub.broker.connection")
+
+MAX_INFLIGHT = 100  # QoS>0 messages sent and not yet acknowledged, per client (Mosquitto: 20)
+MAX_QUEUED = 1000  # QoS>0 messages waiting behind the in-flight window or for an offline session (Mosquitto: 1000)
+_SLOW_CONSUMER_BYTES = 1 << 20  # QoS 0 messages to a client with this much unsent data are dropped
+_HEADER_ROOM = 2 + 65535 + 2  # topic length, longest topic, packet id
+
+
+class Router(Protocol):
+    """What a connection asks of the broker."""
+
+    def on_publish(self, conn: Connection, msg: wire.Publish) -> None: ...
+    async def on_subscribe(self, conn: Connection, packet_id: int, topics: list[tuple[str, int]]) -> None: ...
+    def on_unsubscribe(self, conn: Connection, packet_id: int, filters: list[str]) -> None: ...
+
+
+class PeerClosedError(Exception):
+    """The peer closed the stream (EOF)."""
+
+
+async def read_packet(reader: ReaderAdapter, max_length: int) -> tuple[int, int, bytes]:
+    """Read one whole packet: (type, flags, body). Raises PeerClosedError at EOF, ProtocolViolation if too long."""
+    first = await _read_exactly(reader, 1)
+    length, multiplier = 0, 1
+    for _ in range(4):
+        byte = (await _read_exactly(reader, 1))[0]
+        length += (byte & 0x7F) * multiplier
+        if not byte & 0x80:
+            break
+        multiplier *= 128
+    else:
+        raise wire.ProtocolViolation("remaining length uses more than 4 bytes [MQTT-2.2.3]")
+    if length > max_length:
+        raise wire.ProtocolViolation(f"packet of {length} bytes exceeds the broker's limit of {max_length}")
+    body = await _read_exactly(reader, length) if length else b""
+    return first[0] >> 4, first[0] & 0x0F, body
+
+
+async def _read_exactly(reader: ReaderAdapter, n: int) -> bytes:
+    try:
+        data = await reader.read(n)
+    except (asyncio.IncompleteReadError, ConnectionError) as exc:
+        raise PeerClosedError from exc
+    if len(data) < n:
+        raise PeerClosedError
+    return data
+
+
+class Connection(BrokerProtocolHandler):
+    """A connected client. `run()` returns True when the client ended with DISCONNECT, False otherwise."""
+
+    def __init__(
+        self,
+        router: Router,
+        plugins_manager: object,
+        session: Session,
+        principal: Principal,
+        reader: ReaderAdapter,
+        writer: WriterAdapter,
+        *,
+        max_payload: int,
+        keepalive_factor: float,
+    ) -> None:
+        super().__init__(plugins_manager)  # type: ignore[arg-type]
+        self.attach(session, reader, writer)
+        self.principal = principal
+        self.client_id: str = session.client_id or ""
+        self.will_on_close = True
+        self.close_reason: str | None = None
+        self._router = router
+        self._max_payload = max_payload
+        self._max_packet = max_payload + _HEADER_ROOM
+        self._loop = asyncio.get_running_loop()
+        self._stream = writer._writer if isinstance(writer, StreamWriterAdapter) else None  # noqa: SLF001
+        self._flush_task: asyncio.Task[None] | None = None
+        self._run_task: asyncio.Task[bool] | None = None
+        self._finished = asyncio.Event()
+        self._reading = False
+        self.open = True
+        self._timeout = session.keep_alive * keepalive_factor if session.keep_alive > 0 else None
+        self._last_rx = self._loop.time()
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._drop_warned = False
+        # QoS 2 packet ids received and routed, waiting for PUBREL (amqtt's inflight_in holds richer objects).
+        self._qos2_in: set[int] = session.attributes.setdefault("quizhub.qos2_in", set())
+
+    # -- lifecycle -----------------------------------------------------------------------------------------------
+
+    @property
+    def session_(self) -> Session:
+        assert self.session is not None
+        return self.session
+
+    async def run(self) -> bool:
+        """Read and handle packets until the client disconnects, breaks the protocol, or goes silent."""
+        self._run_task = asyncio.current_task()  # type: ignore[assignment]
+        if self._timeout is not None:
+            self._watchdog = self._loop.call_later(self._timeout, self._check_keepalive)
+        try:
+            self._resend_inflight()
+            self._pump_queue()
+            self._reading = True
+            return await self._read_loop()
+        finally:
+            self._reading = False
+            self.open = False
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+            await self._close_writer()
+
+    async def _read_loop(self) -> bool:
+        assert self.reader is not None
+        try:
+            while True:
+                ptype, flags, body = await read_packet(self.reader, self._max_packet)
+                self._last_rx = self._loop.time()
+                if ptype == wire.DISCONNECT:
+                    if flags or body:
+                        raise wire.ProtocolViolation("DISCONNECT must have no flags and no body [MQTT-3.14.1-1]")
+                    self.close_reason = "disconnect"
+                    return True
+                await self._dispatch(ptype, flags, body)
+        except wire.ProtocolViolation as exc:
+            self.close_reason = "protocol violation"
+            log.warning("closing connection: protocol violation", extra={"client_id": self.client_id,
+                        "reason": str(exc), "peer": self._peer()})
+        except PeerClosedError:
+            self.close_reason = self.close_reason or "peer closed"
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self.close_reason is None or task is None:
+                raise  # not ours: someone else is cancelling the task
+            task.uncancel()
+        except OSError as exc:
+            self.close_reason = self.close_reason or f"network error: {exc.strerror or exc}"
+        return False
+
+    def abort(self, reason: str, *, send_will: bool = True) -> None:
+        """Close this connection now (keepalive expiry, takeover, shutdown); `run()` then returns False."""
+        if self.close_reason is None:
+            self.close_reason = reason
+        self.will_on_close = self.will_on_close and send_will
+        if self._reading and self._run_task is not None and not self._run_task.done():
+            self._run_task.cancel()
+
+    def mark_finished(self) -> None:
+        """Called by the broker once the closed connection is fully cleaned up (Will sent, session saved)."""
+        self._finished.set()
+
+    async def wait_finished(self) -> None:
+        """Wait until the connection has closed and the broker has cleaned up after it."""
+        await self._finished.wait()
+
+    async def _close_writer(self) -> None:
+        if self._flush_task is not None:
+            self._flush_task.cancel()
+        if self._stream is not None:
+            self._stream.transport.abort() if self.close_reason != "disconnect" else self._stream.close()
+            return
+        if self.writer is not None:
+            try:
+                await asyncio.wait_for(self.writer.close(), 2)
+            except (OSError, TimeoutError, asyncio.CancelledError):
+                log.debug("websocket close did not finish", extra={"client_id": self.client_id})
+
+    def _check_keepalive(self) -> None:
+        assert self._timeout is not None
+        silent = self._loop.time() - self._last_rx
+        if silent >= self._timeout:
+            log.info("closing connection: keepalive expired", extra={"client_id": self.client_id,
+                     "silent_s": round(silent, 3), "keepalive_s": self.session_.keep_alive})
+            self.abort("keepalive expired")
+        else:
+            self._watchdog = self._loop.call_later(self._timeout - silent, self._check_keepalive)
+
+    def _peer(self) -> str:
+        return f"{self.session_.remote_address}:{self.session_.remote_port}"
+
+    # amqtt's own start/stop would run its reader loop; the broker runs `run()` instead.
+    async def start(self) -> None:
+        """Not used: the broker awaits `run()` on the connection's own task."""
+
+    async def stop(self) -> None:
+        """Close the connection (amqtt's shutdown path and BrokerContext call this)."""
+        self.abort("broker stopping")
+        await self._finished.wait()
+
+    # -- incoming ------------------------------------------------------------------------------------------------
+
+    async def _dispatch(self, ptype: int, flags: int, body: bytes) -> None:
+        handler = self._HANDLERS.get(ptype)
+        if handler is None:
+            raise wire.ProtocolViolation(f"packet type {ptype} may not be sent to a broker here [MQTT-2.2.1]")
+        await handler(self, flags, body)
+
+    async def _on_publish(self, flags: int, body: bytes) -> None:
+        msg = wire.parse_publish(flags, body, self._max_payload)
+        if msg.qos == 2 and msg.packet_id in self._qos2_in:
+            self._write(wire.encode_packet(wire.PUBREC << 4, struct.pack("!H", msg.packet_id)))
+            return  # a resend of a QoS 2 message already routed: exactly once
+        self._router.on_publish(self, msg)
+        if msg.qos == 1:
+            self._write(wire.encode_packet(wire.PUBACK << 4, struct.pack("!H", msg.packet_id)))
+        elif msg.qos == 2:
+            assert msg.packet_id is not None
+            self._qos2_in.add(msg.packet_id)
+            self._write(wire.encode_packet(wire.PUBREC << 4, struct.pack("!H", msg.packet_id)))
+
+    async def _on_puback(self, flags: int, body: bytes) -> None:
+        packet_id = wire.parse_packet_id("PUBACK", flags, 0, body)
+        msg = self.session_.inflight_out.get(packet_id)
+        if msg is not None and msg.qos == 1:
+            del self.session_.inflight_out[packet_id]
+            self._pump_queue()
+
+    async def _on_pubrec(self, flags: int, body: bytes) -> None:
+        packet_id = wire.parse_packet_id("PUBREC", flags, 0, body)
+        msg = self.session_.inflight_out.get(packet_id)
+        if msg is not None and msg.qos == 2:
+            msg.pubrec_packet = True
+        self._write(wire.encode_packet((wire.PUBREL << 4) | 0x02, struct.pack("!H", packet_id)))
+
+    async def _on_pubrel(self, flags: int, body: bytes) -> None:
+        packet_id = wire.parse_packet_id("PUBREL", flags, 0x02, body)
+        self._qos2_in.discard(packet_id)
+        self._write(wire.encode_packet(wire.PUBCOMP << 4, struct.pack("!H", packet_id)))
+
+    async def _on_pubcomp(self, flags: int, body: bytes) -> None:
+        packet_id = wire.parse_packet_id("PUBCOMP", flags, 0, body)
+        msg = self.session_.inflight_out.get(packet_id)
+        if msg is not None and msg.qos == 2:
+            del self.session_.inflight_out[packet_id]
+            self._pump_queue()
+
+    async def _on_subscribe(self, flags: int, body: bytes) -> None:
+        packet_id, topics = wire.parse_subscribe(flags, body)
+        await self._router.on_subscribe(self, packet_id, topics)
+
+    async def _on_unsubscribe(self, flags: int, body: bytes) -> None:
+        packet_id, filters = wire.parse_unsubscribe(flags, body)
+        self._router.on_unsubscribe(self, packet_id, filters)
+
+    async def _on_pingreq(self, flags: int, body: bytes) -> None:
+        if flags or body:
+            raise wire.ProtocolViolation("PINGREQ must have no flags and no body [MQTT-2.2.2-2]")
+        self._write(bytes((wire.PINGRESP << 4, 0)))
+
+    async def _on_connect(self, flags: int, body: bytes) -> None:  # noqa: ARG002
+        raise wire.ProtocolViolation("a second CONNECT on one connection [MQTT-3.1.0-2]")
+
+    _HANDLERS: dict[int, Callable[[Connection, int, bytes], Awaitable[None]]] = {
+        wire.CONNECT: _on_connect,
+        wire.PUBLISH: _on_publish,
+        wire.PUBACK: _on_puback,
+        wire.PUBREC: _on_pubrec,
+        wire.PUBREL: _on_pubrel,
+        wire.PUBCOMP: _on_pubcomp,
+        wire.SUBSCRIBE: _on_subscribe,
+        wire.UNSUBSCRIBE: _on_unsubscribe,
+        wire.PINGREQ: _on_pingreq,
+    }
+
+    # -- outgoing ------------------------------------------------------------------------------------------------
+
+    def write_raw(self, data: bytes) -> None:
+        """Send bytes already encoded (CONNACK, SUBACK, UNSUBACK)."""
+        self._write(data)
+
+    def deliver(self, topic: str, topic_bytes: bytes, payload: bytes, qos: int, retain: bool,
+                qos0_frame: bytes | None = None) -> None:
+        """Send an application message at `qos` (already the minimum of publish and subscription QoS)."""
+        if qos == 0:
+            if self._backlog() > _SLOW_CONSUMER_BYTES:
+                if not self._drop_warned:
+                    log.warning("dropping QoS 0 messages to a slow client", extra={"client_id": self.client_id})
+                    self._drop_warned = True
+                return
+            self._drop_warned = False
+            self._write(qos0_frame or wire.encode_publish(topic_bytes, payload, 0, retain))
+            return
+        session = self.session_
+        if len(session.inflight_out) >= MAX_INFLIGHT:
+            enqueue(session, OutgoingApplicationMessage(None, topic, qos, payload, retain))
+            return
+        packet_id = session.next_packet_id
+        session.inflight_out[packet_id] = OutgoingApplicationMessage(packet_id, topic, qos, payload, retain)
+        self._write(wire.encode_publish(topic_bytes, payload, qos, retain, packet_id=packet_id))
+
+    def _resend_inflight(self) -> None:
+        # [MQTT-4.4.0-1]: on a resumed session, resend unacknowledged PUBLISH (DUP) and PUBREL, in their order.
+        for packet_id, msg in self.session_.inflight_out.items():
+            if msg.qos == 2 and msg.pubrec_packet:
+                self._write(wire.encode_packet((wire.PUBREL << 4) | 0x02, struct.pack("!H", packet_id)))
+            else:
+                self._write(wire.encode_publish(msg.topic.encode(), bytes(msg.data), msg.qos or 0, msg.retain,
+                                                dup=True, packet_id=packet_id))
+
+    def _pump_queue(self) -> None:
+        session = self.session_
+        queue = session.retained_messages  # amqtt's name for messages queued while the session was offline
+        while not queue.empty() and len(session.inflight_out) < MAX_INFLIGHT:
+            msg = queue.get_nowait()
+            self.deliver(msg.topic, msg.topic.encode(), bytes(msg.data), msg.qos or 0, msg.retain)
+
+    def _backlog(self) -> int:
+        if self._stream is not None:
+            return int(self._stream.transport.get_write_buffer_size())
+        return 0
+
+    def _write(self, data: bytes) -> None:
+        if self._stream is not None:
+            if not self._stream.transport.is_closing():
+                self._stream.write(data)
+            return
+        if self.writer is None:
+            return
+        self.writer.write(data)
+        if self._flush_task is None or self._flush_task.done():
+            self._flush_task = asyncio.create_task(self._flush())
+
+    async def _flush(self) -> None:
+        assert self.writer is not None
+        try:
+            await self.writer.drain()
+        except Exception as exc:  # noqa: BLE001 - a dead websocket must end this connection only
+            self.abort(f"websocket send failed: {exc!r}")
+
+    async def mqtt_publish(self, topic: str, data: bytes | bytearray, qos: int | None, retain: bool,
+                           ack_timeout: int | None = None) -> OutgoingApplicationMessage:  # noqa: ARG002
+        """amqtt's API, for BrokerContext users: send one message to this client without waiting for its ack."""
+        self.deliver(topic, topic.encode(), bytes(data), qos or 0, retain)
+        return OutgoingApplicationMessage(None, topic, qos, data, retain)
+
+
+def enqueue(session: Session, msg: OutgoingApplicationMessage) -> bool:
+    """Queue a QoS>0 message for a session (offline, or its in-flight window is full); False if the queue is full."""
+    if session.retained_messages.qsize() >= MAX_QUEUED:
+        log.warning("session queue full, message dropped", extra={"client_id": session.client_id,
+                    "topic": msg.topic})
+        return False
+    session.retained_messages.put_nowait(msg)
+    return True

@@ -1,0 +1,150 @@
+"""Every client authenticates (CONNACK 5 otherwise), on the embedded broker and on Mosquitto alike."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import pytest
+from brokertest_raw import RawClient
+
+from broker.credentials import Role
+
+
+async def test_anonymous_is_refused_with_connack_5(target):
+    c = await target.raw()
+    _, code = await c.connect("anon-1")
+    assert code == 5
+    await c.wait_closed()
+
+
+async def test_wrong_password_and_unknown_user_are_refused(target):
+    for user, password in (("svc", "not-the-password"), ("nobody", "whatever"), ("svc", None)):
+        c = await target.raw()
+        _, code = await c.connect(f"cid-{user}", user, password)
+        assert code in (4, 5)
+        await c.wait_closed()
+
+
+async def test_right_password_is_accepted(target):
+    c = await target.client("svc")
+    await c.ping()
+    await c.disconnect()
+
+
+async def test_anonymous_allowed_only_with_the_flag_and_read_only(start_embedded, topic_root):
+    async with start_embedded(allow_anonymous=True) as (b, pw):
+        anon = await RawClient.open(b.port)
+        assert (await anon.connect("viewer"))[1] == 0
+        assert await anon.subscribe((f"{topic_root}/games/+/scores", 0), (f"{topic_root}/games/+/commands", 0)) \
+            == [0, 0x80]
+        await anon.disconnect()
+
+
+async def test_a_device_must_use_its_name_as_client_id(start_embedded):
+    async with start_embedded() as (b, pw):
+        c = await RawClient.open(b.port)
+        _, code = await c.connect("dev2", "dev1", pw["dev1"])  # dev1's login, dev2's id
+        assert code == 2
+        await c.wait_closed()
+
+
+async def test_a_client_id_held_by_another_login_is_refused(start_embedded):
+    async with start_embedded() as (b, pw):
+        hub = await RawClient.open(b.port)
+        assert (await hub.connect("the-hub", "svc", pw["svc"]))[1] == 0
+        intruder = await RawClient.open(b.port)
+        _, code = await intruder.connect("the-hub", "integ", pw["integ"])
+        assert code == 2
+        await hub.ping()  # the hub's connection survived
+        await hub.disconnect()
+
+
+async def test_credentials_added_while_running_work_at_once(start_embedded, data_dir):
+    from broker.credentials import CredentialStore  # noqa: PLC0415
+
+    async with start_embedded() as (b, _):
+        # Another process (the CLI) adds a login to the same file while the broker runs.
+        secret = CredentialStore(data_dir / "credentials.json").add("late-buzzer", Role.DEVICE)
+        c = await RawClient.open(b.port)
+        assert (await c.connect("late-buzzer", "late-buzzer", secret))[1] == 0
+        await c.disconnect()
+
+
+async def test_logins_never_block_the_event_loop(start_embedded):
+    """While 100 logins run (from another thread, so the clients' own work is not on the broker's loop), the
+    broker's loop never stalls for anything near one amqtt argon2 check (130+ ms of CPU per login)."""
+    async with start_embedded() as (b, pw):
+        stalls: list[float] = []
+        done = asyncio.Event()
+
+        async def probe() -> None:
+            last = time.perf_counter()
+            while not done.is_set():
+                await asyncio.sleep(0)
+                now = time.perf_counter()
+                stalls.append(now - last)
+                last = now
+
+        async def logins() -> None:
+            for i in range(100):
+                c = await RawClient.open(b.port)
+                assert (await c.connect(f"svc-{i}", "svc", pw["svc"]))[1] == 0
+                await c.disconnect()
+
+        task = asyncio.create_task(probe())
+        started = time.perf_counter()
+        await asyncio.to_thread(asyncio.run, logins())
+        elapsed = time.perf_counter() - started
+        done.set()
+        await task
+        assert max(stalls) < 0.03, f"event loop stalled {max(stalls) * 1000:.1f} ms during logins"
+        assert elapsed < 5, f"100 sequential logins took {elapsed:.1f} s"
+
+
+async def test_a_bare_tcp_probe_logs_no_error(start_embedded, caplog):
+    async with start_embedded() as (b, pw):
+        caplog.set_level(logging.DEBUG)
+        _, writer = await asyncio.open_connection("127.0.0.1", b.port)
+        writer.close()
+        await writer.wait_closed()
+        # The broker has handled the probe once a later client is served (connections are served in order).
+        c = await RawClient.open(b.port)
+        assert (await c.connect("svc", "svc", pw["svc"]))[1] == 0
+        await c.disconnect()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert any(r.getMessage() == "connection closed before CONNECT" for r in caplog.records)
+
+
+async def test_secrets_never_reach_the_log(start_embedded, caplog):
+    caplog.set_level(logging.DEBUG)
+    async with start_embedded() as (b, pw):
+        c = await RawClient.open(b.port)
+        await c.connect("svc", "svc", pw["svc"])
+        await c.disconnect()
+        bad = await RawClient.open(b.port)
+        await bad.connect("svc2", "svc", "wrong-secret-value")
+        await bad.wait_closed()
+    text = caplog.text + " ".join(str(r.__dict__) for r in caplog.records)
+    assert pw["svc"] not in text
+    assert "wrong-secret-value" not in text
+
+
+@pytest.mark.parametrize("flag", ["port", "ws_port"])
+async def test_a_busy_port_names_the_port_and_the_flag(start_embedded, flag):
+    import socket  # noqa: PLC0415
+
+    from broker.errors import PortInUseError  # noqa: PLC0415
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(PortInUseError) as info:
+            async with start_embedded(**{flag: port}):
+                pass
+    text = str(info.value)
+    assert str(port) in text
+    assert ("--mqtt-ws-port" if flag == "ws_port" else "--mqtt-port") in text
+    assert "\n" not in text
