@@ -8,9 +8,11 @@ CLIENTS.json: [[name, role], ...]; the broker's credential store issues a passwo
 collection). Stdin EOF stops it.
 
 By default this starts `broker.server.EmbeddedBroker` with authentication, as `quizhub serve` does, which
-calls `broker.tuning.apply()` after start-up. `--no-tuning` sets QUIZHUB_BROKER_TUNING=off so `apply()`
-does nothing. While `broker.server` does not exist yet (or with `--plain-amqtt`) it runs a plain
-`amqtt.broker.Broker` with anonymous access and calls `broker.tuning.apply()` itself.
+calls `broker.tuning.apply()` after start-up; then, again as serve does, it builds the web app in the same
+process (`--bare` skips that), so the collector has serve's heap to walk. `--no-tuning` sets
+QUIZHUB_BROKER_TUNING=off so `apply()` does nothing; `--refreeze` calls `apply()` once more after the web app
+is built. `--plain-amqtt` runs a stock `amqtt.broker.Broker` (anonymous, no Quizhub code) instead; so does
+a checkout without `broker.server`.
 """
 
 # Imports of amqtt and broker are deferred: sys.path is fixed first, and the plain-amqtt fallback must not
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import gc
 import json
@@ -54,6 +57,8 @@ class GcWatch:
         self.pauses[info["generation"]].append(time.perf_counter_ns() - self._start)
 
     def stats(self) -> dict[str, Any]:
+        objects = gc.get_objects()
+
         def ms(ns: float) -> float:
             return round(ns / 1e6, 3)
 
@@ -63,7 +68,9 @@ class GcWatch:
             "median_ms": [ms(sorted(p)[len(p) // 2]) if p else 0.0 for p in self.pauses],
             "max_ms": [ms(max(p, default=0)) for p in self.pauses],
             "threshold": list(gc.get_threshold()),
-            "tracked_objects": len(gc.get_objects()),
+            "tracked_objects": len(objects),
+            # What the collector walks (frozen objects excluded): the broker helper's slimming targets.
+            "top_types": dict(collections.Counter(type(o).__qualname__ for o in objects).most_common(15)),
             "frozen_objects": gc.get_freeze_count(),
         }
 
@@ -99,7 +106,8 @@ def embedded_available() -> bool:
 
 
 @contextlib.asynccontextmanager
-async def embedded(port: int, data_dir: Path, clients: list[list[str]], passwords: dict[str, str]) -> Any:
+async def embedded(port: int, data_dir: Path, clients: list[list[str]], passwords: dict[str, str],
+                   serve_heap: bool, refreeze: bool) -> Any:
     from broker.config import BrokerConfig
     from broker.credentials import CredentialStore, Role
     from broker.server import EmbeddedBroker
@@ -111,7 +119,29 @@ async def embedded(port: int, data_dir: Path, clients: list[list[str]], password
     # only the WebSocket listener is off (the bench speaks TCP).
     config = BrokerConfig(data_dir=data_dir, host="127.0.0.1", port=port, ws_port=None, allow_anonymous=False)
     async with EmbeddedBroker(config, store) as broker:
+        if serve_heap:
+            load_serve_heap(data_dir)
+            if refreeze:
+                from broker import tuning
+
+                tuning.apply()
         yield broker
+
+
+def load_serve_heap(data_dir: Path) -> None:
+    """Load what `quizhub serve` holds besides the broker (web app, hub settings), in serve's order: after
+    the broker started and applied its tuning. The collector walks these objects too."""
+    try:
+        import web.serve  # noqa: F401
+        from hub.settings import Settings
+        from web.app import create_app
+    except ImportError as exc:
+        print(f"serve heap not loaded ({exc})", file=sys.stderr)
+        return
+    keep.append(create_app(Settings(data_dir=data_dir)))
+
+
+keep: list[object] = []
 
 
 async def main() -> None:
@@ -121,6 +151,9 @@ async def main() -> None:
     parser.add_argument("--clients", type=Path, required=True)
     parser.add_argument("--no-tuning", action="store_true")
     parser.add_argument("--plain-amqtt", action="store_true")
+    parser.add_argument("--bare", action="store_true", help="do not load the web app and hub as serve does")
+    parser.add_argument("--refreeze", action="store_true",
+                        help="call broker.tuning.apply() again once the serve heap is loaded")
     args = parser.parse_args()
     if args.no_tuning:
         os.environ["QUIZHUB_BROKER_TUNING"] = "off"
@@ -130,7 +163,7 @@ async def main() -> None:
 
     kind = "plain-amqtt" if args.plain_amqtt or not embedded_available() else "embedded"
     if kind == "embedded":
-        cm = embedded(args.port, args.data_dir, clients, passwords)
+        cm = embedded(args.port, args.data_dir, clients, passwords, not args.bare, args.refreeze)
     else:
         cm = plain_amqtt(args.port, not args.no_tuning)
     async with cm:

@@ -97,6 +97,7 @@ class Variant:
     name: str
     kind: str  # "mosquitto" | "embedded" | "amqtt"
     tuning: bool = True
+    refreeze: bool = False  # apply() once more after serve's web app is loaded
 
 
 class BrokerProcess:
@@ -164,6 +165,8 @@ class BrokerProcess:
             cmd.append("--no-tuning")
         if self.variant.kind == "amqtt":
             cmd.append("--plain-amqtt")
+        if self.variant.refreeze:
+            cmd.append("--refreeze")
         self.proc = await asyncio.create_subprocess_exec(
             *cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=(self.workdir / "broker.log").open("wb"),
@@ -490,6 +493,7 @@ async def amain(args: argparse.Namespace) -> int:
         "mosquitto": Variant("mosquitto", "mosquitto"),
         "embedded": Variant("embedded", "embedded", tuning=True),
         "embedded-untuned": Variant("embedded-untuned", "embedded", tuning=False),
+        "embedded-refreeze": Variant("embedded-refreeze", "embedded", tuning=True, refreeze=True),
         "amqtt": Variant("amqtt", "amqtt", tuning=False),
     }
     names = args.variants.split(",") if args.variants else ["mosquitto", "embedded", "embedded-untuned"]
@@ -554,7 +558,8 @@ def main() -> int:
     parser.add_argument("--no-tuning", action="store_true",
                         help="run the embedded broker only without broker.tuning (QUIZHUB_BROKER_TUNING=off)")
     parser.add_argument("--variants", help="comma-separated, from: mosquitto, embedded, embedded-untuned, "
-                        "amqtt (stock amqtt 0.12 Broker, anonymous, no quizhub code); default: the first three")
+                        "embedded-refreeze (tuning applied again after the web app loaded), amqtt (stock amqtt "
+                        "0.12 Broker, anonymous, no quizhub code); default: the first three")
     parser.add_argument("--qos", type=int, default=1, choices=(0, 1), help="QoS of the lock subscription/publish")
     parser.add_argument("--gap-ms", type=float, default=20, help="mean pause between trials")
     parser.add_argument("--py-spy", metavar="DIR", help="record py-spy profiles of the embedded brokers here")
