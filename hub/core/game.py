@@ -412,6 +412,7 @@ class _Checkpoint:
     scores: dict[str, int]
     phase: Phase | None = None  # None: an adjustment, which restores no phase
     play: _Play | None = None
+    adjustment: tuple[str, int] | None = None  # (team, delta) of an adjustment checkpoint
 
 
 _OUTCOME_OF: dict[type, str] = {
@@ -717,12 +718,13 @@ class Game:
             return grace_for(bounds)
         return self.settings.arbitration.grace_us
 
-    def _checkpoint(self, label: str, *, restore_phase: bool) -> None:
+    def _checkpoint(self, label: str, *, adjustment: tuple[str, int] | None = None) -> None:
         self._undo.append(_Checkpoint(
             label=label,
             scores=dict(self._scores),
-            phase=self._phase if restore_phase else None,
-            play=copy.deepcopy(self._play) if restore_phase else None,
+            phase=self._phase if adjustment is None else None,
+            play=copy.deepcopy(self._play) if adjustment is None else None,
+            adjustment=adjustment,
         ))
 
     def _drop_play_checkpoints(self) -> None:
@@ -845,11 +847,15 @@ class Game:
         if not self._undo:
             raise _RejectError("there is nothing to undo", "nothing_to_undo")
         cp = self._undo[-1]
-        deltas = tuple(
-            (team, cp.scores.get(team, 0) - score)
-            for team, score in sorted(self._scores.items())
-            if cp.scores.get(team, 0) != score
-        )
+        if cp.adjustment is not None:
+            # Only the adjustment itself: judgements after it may have been made final by a reveal since.
+            deltas: tuple[tuple[str, int], ...] = ((cp.adjustment[0], -cp.adjustment[1]),)
+        else:
+            deltas = tuple(
+                (team, cp.scores.get(team, 0) - score)
+                for team, score in sorted(self._scores.items())
+                if cp.scores.get(team, 0) != score
+            )
         effects: list[Effect] = []
         if cp.phase is not None and cp.play is not None:
             if cp.phase is Phase.BUZZED and cp.play.ruling is not None:
@@ -1164,7 +1170,7 @@ class Game:
 
     def _apply_buzzers_armed(self, e: BuzzersArmed) -> None:
         play, _ = self._current()
-        self._checkpoint("arm", restore_phase=True)
+        self._checkpoint("arm")
         settings = dataclasses.replace(self.settings.arbitration, grace_us=e.grace_us, seed=e.seed)
         play.attempt = e.attempt
         play.arbiter = Arbiter(e.at_us, settings, frozenset(e.excluded))
@@ -1245,7 +1251,7 @@ class Game:
 
     def _apply_judged(self, e: Judged) -> None:
         play, q = self._current()
-        self._checkpoint("judgement", restore_phase=True)
+        self._checkpoint("judgement")
         self._scores[e.team] += e.delta
         play.judged[e.team] = e.correct
         if q.kind is QuestionKind.OPEN_TEXT:
@@ -1274,7 +1280,7 @@ class Game:
         self._drop_play_checkpoints()
 
     def _apply_score_adjusted(self, e: ScoreAdjusted) -> None:
-        self._checkpoint("adjustment", restore_phase=False)
+        self._checkpoint("adjustment", adjustment=(e.team, e.delta))
         self._scores[e.team] += e.delta
 
     def _apply_undone(self, e: Undone) -> None:
