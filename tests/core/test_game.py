@@ -46,6 +46,7 @@ from hub.core.game import (
     Reveal,
     ShowQuestion,
     Skip,
+    Step,
     SyncIn,
     Tick,
     Undo,
@@ -85,9 +86,9 @@ def armed(drv: Driver, at: int = 1_000_000) -> None:
     drv.ok(Arm(now_us=at))
 
 
-def outcome(step: object) -> str:
-    assert not isinstance(step, type(None))
-    events = [e for e in step.events if isinstance(e, BuzzReceived)]  # type: ignore[attr-defined]
+def outcome(step: Step | Rejected) -> str:
+    assert isinstance(step, Step), step
+    events = [e for e in step.events if isinstance(e, BuzzReceived)]
     assert len(events) == 1
     return events[0].outcome
 
@@ -242,7 +243,8 @@ def test_a_press_before_arming_is_a_false_start_per_rule(rule: FalseStartRule) -
 
 
 def test_a_press_timed_before_the_arm_but_arriving_after_it_is_a_false_start() -> None:
-    drv = setup(GameSettings(false_start_penalty=4, arbitration=ArbitrationSettings(false_start=FalseStartRule.PENALTY)))
+    rule = ArbitrationSettings(false_start=FalseStartRule.PENALTY)
+    drv = setup(GameSettings(false_start_penalty=4, arbitration=rule))
     armed(drv)
     step = press(drv, "b", 990_000, arrival=1_000_400)
     assert outcome(step) == "false_start"

@@ -86,7 +86,8 @@ class Driver:
         result = self.game.handle(inp)
         if isinstance(result, Rejected):
             assert fingerprint(self.game) == before, f"refused {inp} but the game changed"
-            assert result.reason and result.code
+            assert result.reason
+            assert result.code
             return result
         self.log.extend(result.events)
         self.steps.append(result)
