@@ -7,9 +7,10 @@ therefore subscribes to `quizhub/games/+/state` (and the other readable leaves),
 | role       | publish                          | subscribe |
 |------------|----------------------------------|-----------|
 | device     | `{root}/devices/{id}/...`        | own `cmd`, `sync`, `error`; `games/+/buzzers`; `hub/status` |
-| integrator | nothing                          | `games/+/state|question|scores|events|buzzers`, `devices/+/status`, `hub/status` |
+| integrator | nothing                          | `games/+/` state, question, scores, events, buzzers; |
+|            |                                  | `devices/+/status`; `hub/status` |
 | host       | `games/+/commands`               | integrator's reads + `games/+/replies/{own client id}` |
-| service    | `{root}/...`                     | `{root}/...` |
+| service    | `{root}/...`                     | `#` and `$SYS/#` |
 
 A device's id is its credential name, and its client id must equal it (checked at CONNECT by the server).
 """
@@ -69,7 +70,8 @@ class Acl:
         reads = tuple(f"{root}/{leaf}" for leaf in _INTEGRATOR_READS)
         rules: _Rules
         if who.role is Role.SERVICE:
-            rules = _Rules((f"{root}/#",), (f"{root}/#",))
+            # Reading `#` is safe: nobody can publish outside the root, and `#` never matches `$SYS` (own pattern).
+            rules = _Rules((f"{root}/#",), ("#", "$SYS/#"))
         elif who.role is Role.DEVICE:
             dev = who.client_id
             if who.name is None or dev != who.name or not _plain_level(dev):

@@ -11,6 +11,7 @@ import struct
 from dataclasses import dataclass
 
 TIMEOUT = 5.0
+CAP = 4096  # payload cap of the parity tests (Mosquitto: max_packet_size = CAP + 256)
 
 
 def _varint(n: int) -> bytes:
@@ -90,8 +91,12 @@ class RawClient:
         self.writer.write(data)
 
     async def read_packet(self, timeout: float = TIMEOUT) -> tuple[int, int, bytes]:
+        """The next packet: one stashed while waiting for an ack, else one from the socket."""
         if self.unread:
             return self.unread.pop(0)
+        return await self._read_socket(timeout)
+
+    async def _read_socket(self, timeout: float = TIMEOUT) -> tuple[int, int, bytes]:
         async with asyncio.timeout(timeout):
             try:
                 first = await self.reader.readexactly(1)
@@ -120,7 +125,7 @@ class RawClient:
         body = struct.pack("!H", pid) + b"".join(_s(f) + bytes((q,)) for f, q in filters)
         self.send(packet(0x82, body))
         while True:
-            ptype, _, data = await self.read_packet()
+            ptype, _, data = await self._read_socket()
             if ptype == 9:
                 assert struct.unpack("!H", data[:2])[0] == pid
                 return list(data[2:])
@@ -140,7 +145,7 @@ class RawClient:
 
     async def _await_ack(self, want: int, pid: int | None) -> None:
         while True:
-            ptype, flags, data = await self.read_packet()
+            ptype, flags, data = await self._read_socket()
             if ptype == want and struct.unpack("!H", data[:2])[0] == pid:
                 return
             self.unread.append((ptype, flags, data))
@@ -190,7 +195,7 @@ class RawClient:
 
     async def _await_kind(self, want: int) -> None:
         while True:
-            ptype, flags, data = await self.read_packet()
+            ptype, flags, data = await self._read_socket()
             if ptype == want:
                 return
             self.unread.append((ptype, flags, data))

@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from brokertest_raw import RawClient, free_port, tcp_reachable
+from brokertest_raw import CAP, RawClient, free_port, tcp_reachable
 
 from broker.config import BrokerConfig
 from broker.credentials import CredentialStore, Role
 from broker.server import EmbeddedBroker
 
-CAP = 4096  # payload cap used by the parity tests (Mosquitto gets the same as max_packet_size + header room)
 USERS = {"svc": Role.SERVICE, "dev1": Role.DEVICE, "dev2": Role.DEVICE, "integ": Role.INTEGRATOR,
          "host1": Role.HOST}
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
