@@ -1,0 +1,447 @@
+"""The hub: the one writer of game state. Thin glue between MQTT, the sans-IO game core and the event log.
+
+For every input: decode → ``Game.handle`` → append the events to the log in one transaction → publish the events
+and the effects. Nothing is published that is not logged first, so a hub killed at any instant restarts into a
+state every listener has already seen or is about to see again (retained topics are re-published on start).
+
+Whose fault an error is decides where it goes (STYLE practice 6):
+- a device's bad message → logged, counted, and answered on ``devices/{dev}/error``;
+- a host's invalid command → a ``CommandReply`` with ``ok=false`` and a sentence;
+- our bug (the core in ERROR, a failed append) → logged with the game id; the game is rebuilt from its log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from hub import wire
+from hub.codec import CodecError, decode_for_topic, encode
+from hub.core.clock import ClockModel, SyncSample
+from hub.core.events import ClockSampled, GameEvent, event_from_dict
+from hub.core.game import (
+    BuzzIn,
+    DeviceHello,
+    Game,
+    GameBugError,
+    GameSettings,
+    Input,
+    Rejected,
+    Step,
+    SyncIn,
+    Tick,
+)
+from hub.db.errors import FencedOutError, SequenceConflictError
+from hub.db.events import NewEvent
+from hub.db.models import GameStatus
+from hub.messages import Buzz, DeviceError, DeviceStatus, GameCommand, HubStatus, SyncReply
+from hub.quizstore import load_quiz
+from hub.syncplan import SyncPlanner
+from hub.topics import TopicKind, Topics
+from hub.transport import hub_now_us
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from hub.core.events import Effect
+    from hub.db.repository import Repository
+    from hub.transport import Incoming, Publisher
+
+__all__ = ["VERSION", "GameRuntime", "HubService"]
+
+log = logging.getLogger("quizhub.hub")
+
+VERSION = "0.1.0"
+# Events that are logged (replay needs them) but not published: a sync sample every 2 s per device is noise
+# to every integrator. Listeners see a gap in `seq` where one was; the log has them all.
+UNPUBLISHED_EVENTS = frozenset({ClockSampled.type})
+MAX_PENDING_PINGS = 16
+
+
+@dataclass
+class GameRuntime:
+    """A running game in this hub: the core, where its log ends, and the lease token it writes with."""
+
+    game_id: str
+    game: Game
+    next_seq: int
+    fence: int | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+@dataclass
+class _DeviceLink:
+    """What the hub knows of a device's link, outside any game: ping bookkeeping and a health clock model."""
+
+    boot: int = 0
+    pending: dict[int, int] = field(default_factory=dict)  # ping n -> t1 we sent
+    clock: ClockModel = field(default_factory=ClockModel)
+
+
+class HubService:
+    """All running games of this hub, fed from one MQTT receive loop and one timer loop."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        publisher: Publisher,
+        *,
+        topics: Topics | None = None,
+        settings: GameSettings | None = None,
+        now_us: Callable[[], int] = hub_now_us,
+        planner: SyncPlanner | None = None,
+        fence: int | None = None,
+    ) -> None:
+        self.repo = repo
+        self.publisher = publisher
+        self.topics = topics or Topics()
+        self.settings = settings or GameSettings(grace_from_clocks=True)
+        self.now_us = now_us
+        self.planner = planner or SyncPlanner()
+        self.fence = fence
+        self.games: dict[str, GameRuntime] = {}
+        self.links: dict[str, _DeviceLink] = {}
+        self.counters: Counter[str] = Counter()
+        self._wake = asyncio.Event()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def subscriptions(self) -> list[tuple[str, int]]:
+        """What the hub's MQTT session subscribes to."""
+        t = self.topics
+        return [
+            (t.filter(TopicKind.DEVICE_STATUS), 1),
+            (t.filter(TopicKind.DEVICE_BUZZ), 1),
+            (t.filter(TopicKind.DEVICE_SYNC_REPLY), 0),
+            (t.filter(TopicKind.GAME_COMMANDS), 1),
+        ]
+
+    def will(self) -> tuple[str, bytes]:
+        return self.topics.build(TopicKind.HUB_STATUS), encode(HubStatus(state="offline"))
+
+    def online_status(self) -> tuple[str, bytes]:
+        status = HubStatus(state="online", version=VERSION, games=tuple(sorted(self.games)) or None)
+        return self.topics.build(TopicKind.HUB_STATUS), encode(status)
+
+    async def load_games(self) -> None:
+        """Rebuild every unfinished game from its log (start-up and crash recovery)."""
+        for row in await self.repo.list_running_games():
+            try:
+                await self.open_game(row.id)
+            except Exception:
+                log.exception("could not rebuild game from its log; it stays closed", extra={"game": row.id})
+
+    async def open_game(self, game_id: str) -> GameRuntime:
+        """Load one game into this hub (replaying its log) and re-publish its retained topics."""
+        row = await self.repo.get_game(game_id)
+        if row is None:
+            raise LookupError(f"game {game_id!r} does not exist")
+        quiz = await load_quiz(self.repo, row.quiz_id)
+        settings = wire.game_settings(row.settings, self.settings)
+        stored = await self.repo.load_events(game_id)
+        events: list[GameEvent] = [event_from_dict(e.payload) for e in stored]
+        game = Game.replay(quiz, settings, events)
+        if self.fence is not None:
+            await self.repo.claim_game(game_id, self.fence)
+        runtime = GameRuntime(game_id, game, next_seq=(stored[-1].seq if stored else 0) + 1, fence=self.fence)
+        self.games[game_id] = runtime
+        for device in game.devices:
+            if device in self.links:
+                self.planner.online(device, self.now_us())
+        await self._publish_retained(runtime)
+        self._wake.set()
+        log.info("game loaded", extra={"game": game_id, "events": len(stored), "phase": game.phase.value})
+        return runtime
+
+    def close_game(self, game_id: str) -> None:
+        self.games.pop(game_id, None)
+
+    async def _publish_retained(self, rt: GameRuntime) -> None:
+        game = rt.game
+        seq = rt.next_seq - 1
+        t = self.topics
+        await self.publisher.publish(
+            t.game_question(rt.game_id), wire.question(game.question_public(), game), qos=1, retain=True
+        )
+        await self.publisher.publish(
+            t.game_scores(rt.game_id), wire.scores(rt.game_id, seq, game.scoreboard()), qos=1, retain=True
+        )
+        await self.publisher.publish(
+            t.game_state(rt.game_id), wire.state(rt.game_id, seq, self.now_us(), game.state_snapshot(), game),
+            qos=1, retain=True,
+        )
+
+    # ------------------------------------------------------------------ the one way state changes
+
+    async def execute(self, rt: GameRuntime, inp: Input) -> Step | Rejected:
+        """Decide, log, publish. The log append happens before any publish (DESIGN §2)."""
+        async with rt.lock:
+            try:
+                result = rt.game.handle(inp)
+            except GameBugError:
+                log.exception("game core failed; rebuilding from its log", extra={"game": rt.game_id})
+                self.counters["core_error"] += 1
+                await self._rebuild(rt)
+                return Rejected("the hub hit an internal error and restored the game; try again", "hub_error", "hub")
+            if isinstance(result, Rejected) or not result.events:
+                if isinstance(result, Step):
+                    await self._apply_effects(rt, result.effects)
+                return result
+            first_seq = rt.next_seq
+            try:
+                await self.repo.append_events(
+                    rt.game_id,
+                    [NewEvent(e.type, e.to_dict()) for e in result.events],
+                    expected_next_seq=first_seq,
+                    fence=rt.fence,
+                )
+            except (SequenceConflictError, FencedOutError):
+                log.exception("another hub wrote this game's log; giving the game up", extra={"game": rt.game_id})
+                self.counters["fenced_out"] += 1
+                self.close_game(rt.game_id)
+                return Rejected("this hub no longer owns the game; retry against the current owner", "moved", "hub")
+            except Exception:
+                log.exception("event log append failed; state rolled back to the log", extra={"game": rt.game_id})
+                self.counters["append_failed"] += 1
+                await self._rebuild(rt)
+                return Rejected("the game could not be saved; nothing changed, try again", "storage_error", "hub")
+            rt.next_seq += len(result.events)
+            await self._publish_events(rt, first_seq, result.events)
+            await self._apply_effects(rt, result.effects)
+        self._wake.set()
+        return result
+
+    async def _rebuild(self, rt: GameRuntime) -> None:
+        try:
+            fresh = await self.open_game(rt.game_id)
+        except Exception:
+            log.exception("rebuilding the game failed; it is closed", extra={"game": rt.game_id})
+            self.close_game(rt.game_id)
+            return
+        rt.game, rt.next_seq = fresh.game, fresh.next_seq
+        self.games[rt.game_id] = rt
+
+    async def _publish_events(self, rt: GameRuntime, first_seq: int, events: tuple[GameEvent, ...]) -> None:
+        topic = self.topics.game_events(rt.game_id)
+        for offset, event in enumerate(events):
+            if event.type in UNPUBLISHED_EVENTS:
+                continue
+            await self.publisher.publish(topic, wire.event(rt.game_id, first_seq + offset, event, rt.game), qos=1)
+
+    async def _apply_effects(self, rt: GameRuntime, effects: tuple[Effect, ...]) -> None:
+        seq = rt.next_seq - 1
+        for effect in effects:
+            for topic, payload, qos, retain in wire.effect_messages(
+                self.topics, rt.game_id, seq=seq, now_us=self.now_us(), game=rt.game, eff=effect
+            ):
+                await self.publisher.publish(topic, payload, qos=qos, retain=retain)
+            if effect.__class__.__name__ == "DeviceCommand" and getattr(effect, "cmd", "") == "config":
+                device = getattr(effect, "device", "")
+                if device in rt.game.devices:
+                    self.planner.online(device, self.now_us())  # fresh burst: the game's clock model starts now
+
+    # ------------------------------------------------------------------ MQTT input
+
+    async def on_message(self, msg: Incoming) -> None:
+        """The transport's handler: route one message. Bad input is answered and counted, never raised."""
+        parsed = self.topics.parse(msg.topic)
+        if parsed is None:
+            self.counters["unknown_topic"] += 1
+            return
+        try:
+            decoded = decode_for_topic(parsed, msg.payload)
+        except CodecError as exc:
+            self.counters[f"rejected_{exc.code}"] += 1
+            log.warning("bad payload", extra={"topic": msg.topic, "reason": exc.message})
+            if parsed.device:
+                await self._device_error(parsed.device, exc.code, exc.message, msg.topic)
+            elif parsed.kind is TopicKind.GAME_COMMANDS and parsed.game:
+                await self._reply_undecodable(parsed.game, msg.payload, exc)
+            return
+        if decoded is None:
+            return
+        if isinstance(decoded, DeviceStatus) and parsed.device:
+            await self._on_status(parsed.device, decoded, msg)
+        elif isinstance(decoded, Buzz) and parsed.device:
+            await self._on_buzz(parsed.device, decoded, msg)
+        elif isinstance(decoded, SyncReply) and parsed.device:
+            await self._on_sync_reply(parsed.device, decoded, msg)
+        elif isinstance(decoded, GameCommand) and parsed.game:
+            await self._on_command(parsed.game, decoded)
+
+    async def _device_error(self, device: str, code: str, message: str, topic: str | None = None) -> None:
+        err = DeviceError(code=code, message=message[:512], topic=topic[:256] if topic else None)
+        await self.publisher.publish(self.topics.device_error(device), encode(err), qos=0)
+
+    def game_of(self, device: str) -> GameRuntime | None:
+        for rt in self.games.values():
+            if device in rt.game.devices:
+                return rt
+        return None
+
+    async def _on_status(self, device: str, status: DeviceStatus, msg: Incoming) -> None:
+        online = status.state == "online"
+        if online:
+            link = self.links.setdefault(device, _DeviceLink())
+            if status.boot is not None and status.boot != link.boot:
+                link.boot, link.clock = status.boot, ClockModel()
+                link.pending.clear()
+            self.planner.online(device, msg.arrival_us)
+            self._wake.set()
+        else:
+            self.planner.offline(device)
+        try:
+            await self.repo.record_device_health(
+                device, seen_at=wire.utc_now(), online=online, fw=status.fw, rssi=status.rssi,
+                battery_mv=status.battery_mv, boot=status.boot,
+            )
+        except Exception:
+            log.exception("could not record device health", extra={"device": device})
+        rt = self.game_of(device)
+        if online and rt is not None:
+            link = self.links[device]
+            await self._feed(rt, DeviceHello(device=device, boot=link.boot, fw=status.fw or ""), device)
+
+    async def _on_buzz(self, device: str, buzz: Buzz, msg: Incoming) -> None:
+        link = self.links.setdefault(device, _DeviceLink())
+        if buzz.boot != link.boot:
+            link.boot, link.clock = buzz.boot, ClockModel()
+        inp = BuzzIn(device=device, boot=buzz.boot, seq=buzz.seq, t_dev=float(buzz.t_us), arrival_us=msg.arrival_us)
+        rt = self.game_of(device)
+        if rt is not None:
+            await self._feed(rt, inp, device)
+            return
+        # An unpaired buzzer: every game in the room hears it, so press-to-pair can pick it up.
+        self.counters["unpaired_press"] += 1
+        for other in list(self.games.values()):
+            await self._feed(other, inp, None)
+
+    async def _on_sync_reply(self, device: str, reply: SyncReply, msg: Incoming) -> None:
+        link = self.links.get(device)
+        t1 = link.pending.pop(reply.n, None) if link else None
+        if link is None or t1 is None:
+            self.counters["sync_unexpected"] += 1  # late, replayed or forged: only our own pings count
+            return
+        if reply.boot is not None and reply.boot != link.boot:
+            link.boot, link.clock = reply.boot, ClockModel()
+        try:
+            sample = SyncSample(float(t1), float(reply.t2), float(reply.t3), float(msg.arrival_us))
+        except ValueError as exc:
+            self.counters["sync_invalid"] += 1
+            await self._device_error(device, "invalid", f"sync reply rejected: {exc}", msg.topic)
+            return
+        link.clock.add_sample(sample)
+        rt = self.game_of(device)
+        if rt is not None:
+            await self._feed(rt, SyncIn(device=device, boot=link.boot, sample=sample), device)
+
+    async def _feed(self, rt: GameRuntime, inp: Input, device: str | None) -> None:
+        result = await self.execute(rt, inp)
+        if isinstance(result, Rejected):
+            self.counters[f"rejected_{result.code}"] += 1
+            if device is not None and result.fault == "device":
+                await self._device_error(device, result.code, result.reason)
+
+    # ------------------------------------------------------------------ host commands
+
+    async def _reply(self, game_id: str, client: str | None, payload: bytes) -> None:
+        if client:
+            await self.publisher.publish(self.topics.game_reply(game_id, client), payload, qos=1)
+
+    async def _reply_undecodable(self, game_id: str, payload: bytes, exc: CodecError) -> None:
+        cid, client = wire.salvage_command_ids(payload)
+        if cid and client:
+            await self._reply(game_id, client, wire.reply_error(cid, exc.code, exc.message))
+
+    async def _on_command(self, game_id: str, command: GameCommand) -> None:
+        cmd = command.root
+        rt = self.games.get(game_id)
+        if rt is None:
+            await self._reply(game_id, cmd.client, wire.reply_error(
+                cmd.id, "unknown_game", f"game {game_id!r} is not running on this hub"))
+            return
+        if cmd.cmd == "identify":
+            device = getattr(cmd, "device", "")
+            await self.publisher.publish(self.topics.device_cmd(device), wire.identify(), qos=1)
+            await self._reply(game_id, cmd.client, wire.reply_ok(cmd.id, {}))
+            return
+        try:
+            inp = wire.command_input(cmd, rt.game, self.now_us())
+        except wire.UnsupportedCommandError as exc:
+            await self._reply(game_id, cmd.client, wire.reply_error(cmd.id, exc.code, str(exc)))
+            return
+        result = await self.execute(rt, inp)
+        if isinstance(result, Rejected):
+            self.counters[f"rejected_{result.code}"] += 1
+            await self._reply(game_id, cmd.client, wire.reply_error(cmd.id, result.code, result.reason))
+            return
+        await self._reply(game_id, cmd.client, wire.reply_ok(cmd.id, {"seq": rt.next_seq - 1}))
+        if rt.game.phase.value == "finished":
+            await self._finish(rt)
+
+    async def _finish(self, rt: GameRuntime) -> None:
+        try:
+            await self.repo.set_game_status(rt.game_id, GameStatus.FINISHED)
+            await self.repo.save_results(rt.game_id, wire.results(rt.game.scoreboard()))
+        except Exception:
+            log.exception("could not store the results", extra={"game": rt.game_id})
+
+    async def command(self, game_id: str, inp: Input) -> Step | Rejected:
+        """Run a core input against a running game directly (in-process callers and tests)."""
+        rt = self.games.get(game_id)
+        if rt is None:
+            return Rejected(f"game {game_id!r} is not running on this hub", "unknown_game", "host")
+        return await self.execute(rt, inp)
+
+    # ------------------------------------------------------------------ timers
+
+    def _next_wake_us(self) -> int | None:
+        times = [t for rt in self.games.values() if (t := rt.game.next_deadline_us()) is not None]
+        if (ping := self.planner.next_due_us()) is not None:
+            times.append(ping)
+        return min(times) if times else None
+
+    async def run_timers(self) -> None:
+        """Fire game deadlines and clock-sync pings on time, until cancelled."""
+        while True:
+            self._wake.clear()
+            now = self.now_us()
+            for rt in list(self.games.values()):
+                deadline = rt.game.next_deadline_us()
+                if deadline is not None and deadline <= now:
+                    await self.execute(rt, Tick(now_us=now))
+            await self._send_pings(now)
+            wake_at = self._next_wake_us()
+            timeout = None if wake_at is None else max(0.0, (wake_at - self.now_us()) / 1e6)
+            if timeout == 0.0:
+                continue
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+
+    async def _send_pings(self, now: int) -> None:
+        for ping in self.planner.due(now):
+            link = self.links.setdefault(ping.device, _DeviceLink())
+            if len(link.pending) >= MAX_PENDING_PINGS:  # a silent device: forget the oldest unanswered pings
+                for n in sorted(link.pending)[: len(link.pending) - MAX_PENDING_PINGS + 1]:
+                    del link.pending[n]
+            t1 = self.now_us()
+            link.pending[ping.n] = t1
+            await self.publisher.publish(self.topics.device_sync(ping.device), wire.sync(ping.n, t1), qos=0)
+
+    def health(self, device: str) -> dict[str, Any]:
+        """Clock quality of a device as the hub sees it (for the devices page and the health table)."""
+        link = self.links.get(device)
+        if link is None or not link.clock.synced:
+            return {"synced": False}
+        return {
+            "synced": True,
+            "uncertainty_us": link.clock.uncertainty_us,
+            "one_way_us": link.clock.one_way_bound_us,
+            "drift_ppm": link.clock.drift_ppm,
+        }
