@@ -144,6 +144,41 @@ def load_serve_heap(data_dir: Path) -> None:
 keep: list[object] = []
 
 
+class RouteTimer:
+    """Times the embedded broker's fan-out call for the lock topic: wall clock and this thread's CPU time.
+
+    The CPU time is what the broker itself spends on one fan-out (encoding, bookkeeping and the send()
+    syscalls), free of the time it waits for a core on a busy machine.
+    """
+
+    def __init__(self) -> None:
+        self.wall: list[int] = []
+        self.cpu: list[int] = []
+
+    def install(self) -> None:
+        from broker.server import HardenedBroker
+
+        route = HardenedBroker._route  # noqa: SLF001
+        timer = self
+
+        def timed_route(broker: Any, topic: str, payload: bytes, qos: int) -> None:
+            w0, c0 = time.perf_counter_ns(), time.thread_time_ns()
+            route(broker, topic, payload, qos)
+            if topic.endswith("/buzzers"):
+                timer.cpu.append(time.thread_time_ns() - c0)
+                timer.wall.append(time.perf_counter_ns() - w0)
+
+        HardenedBroker._route = timed_route  # noqa: SLF001
+
+    def stats(self) -> dict[str, Any]:
+        def pct(values: list[int], p: float) -> float:
+            v = sorted(values)
+            return round(v[min(len(v) - 1, int(p / 100 * len(v)))] / 1e6, 3) if v else 0.0
+
+        return {"n": len(self.wall), "wall_p50_ms": pct(self.wall, 50), "wall_p99_ms": pct(self.wall, 99),
+                "cpu_p50_ms": pct(self.cpu, 50), "cpu_p99_ms": pct(self.cpu, 99)}
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -160,10 +195,12 @@ async def main() -> None:
     clients = json.loads(args.clients.read_text())
     passwords: dict[str, str] = {}
     watch = GcWatch()
+    route_timer = RouteTimer()
 
     kind = "plain-amqtt" if args.plain_amqtt or not embedded_available() else "embedded"
     if kind == "embedded":
         cm = embedded(args.port, args.data_dir, clients, passwords, not args.bare, args.refreeze)
+        route_timer.install()
     else:
         cm = plain_amqtt(args.port, not args.no_tuning)
     async with cm:
@@ -174,8 +211,12 @@ async def main() -> None:
             cmd = line.decode().strip()
             if cmd == "gc-reset":
                 watch.reset()
+                route_timer.wall.clear()
+                route_timer.cpu.clear()
             elif cmd == "gc-stats":
                 stats = watch.stats()
+                if kind == "embedded":
+                    stats["fanout_call"] = route_timer.stats()
                 # What one full collection costs now, with every client connected: the worst pause the
                 # collector can cause in the fan-out.
                 watch.reset()

@@ -58,6 +58,18 @@ TRIAL_TIMEOUT_S = 5.0
 TARGETS = {64: 1.5, 256: 2.0}
 
 
+# --pin: CPU sets for "broker" and "clients" processes, so a broker never shares its core with its load.
+PIN: dict[str, set[int]] = {}
+
+
+def pinned(role: str) -> Any:
+    """A preexec_fn that pins the child to the CPUs chosen for `role`, or None."""
+    cpus = PIN.get(role)
+    if not cpus:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
@@ -142,7 +154,7 @@ class BrokerProcess:
         )
         self.proc = await asyncio.create_subprocess_exec(
             MOSQUITTO, "-c", str(conf), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=(self.workdir / "mosquitto.log").open("wb"),
+            stderr=(self.workdir / "mosquitto.log").open("wb"), preexec_fn=pinned("broker"),
         )
         self.pid = self.proc.pid
         deadline = time.monotonic() + 10
@@ -169,7 +181,7 @@ class BrokerProcess:
             cmd.append("--refreeze")
         self.proc = await asyncio.create_subprocess_exec(
             *cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=(self.workdir / "broker.log").open("wb"),
+            stderr=(self.workdir / "broker.log").open("wb"), preexec_fn=pinned("broker"),
         )
         self.pid = self.proc.pid
         assert self.proc.stdout is not None
@@ -263,6 +275,7 @@ class Rig:
             proc = await asyncio.create_subprocess_exec(
                 PY, str(BENCH_DIR / "_subscribers.py"), str(spec), cwd=ROOT, stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=(self.workdir / f"subscribers-{w}.log").open("wb"),
+                preexec_fn=pinned("clients"),
             )
             fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
             ready.append(fut)
@@ -425,6 +438,7 @@ async def run_size(n: int, variants: list[Variant], args: argparse.Namespace, tm
         for rig in rigs:
             await rig.stop()
 
+    load = round(os.getloadavg()[0], 2)
     base = next((r for r in rigs if r.variant.kind == "mosquitto"), None)
     base_total = summary_ms(base.samples.total) if base else {}
     rows = []
@@ -450,7 +464,11 @@ async def run_size(n: int, variants: list[Variant], args: argparse.Namespace, tm
                 row["kernel_ratio_vs_mosquitto"] = {
                     q: round(kernel[q] / base_kernel[q], 2) for q in ("p50", "p99")}
         if rig.gc is not None:
+            call = rig.gc.pop("fanout_call", None)
+            if call:
+                row["fanout_call"] = call  # inside the broker: the lock's routing call, wall and CPU time
             row["gc_during_trials"] = rig.gc
+        row["loadavg_1min"] = load
         rows.append(row)
     return rows
 
@@ -489,6 +507,12 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 async def amain(args: argparse.Namespace) -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.pin:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            raise SystemExit("--pin needs at least two CPUs")
+        PIN["broker"], PIN["clients"] = {cpus[0]}, set(cpus[1:])
+        os.sched_setaffinity(0, PIN["clients"])
     known = {
         "mosquitto": Variant("mosquitto", "mosquitto"),
         "embedded": Variant("embedded", "embedded", tuning=True),
@@ -536,6 +560,7 @@ async def amain(args: argparse.Namespace) -> int:
         "machine": info,
         "versions": versions(),
         "config": {"sizes": sizes, "trials": args.trials, "warmup": args.warmup, "qos": args.qos,
+                   "pin": {k: sorted(v) for k, v in PIN.items()},
                    "gap_ms": args.gap_ms, "subscribers_per_worker": SUBS_PER_WORKER,
                    "variants": [v.__dict__ for v in variants]},
         "note": "Two shared cores: quote the ratios against Mosquitto measured in the same run, not the ms.",
@@ -563,6 +588,8 @@ def main() -> int:
     parser.add_argument("--qos", type=int, default=1, choices=(0, 1), help="QoS of the lock subscription/publish")
     parser.add_argument("--gap-ms", type=float, default=20, help="mean pause between trials")
     parser.add_argument("--py-spy", metavar="DIR", help="record py-spy profiles of the embedded brokers here")
+    parser.add_argument("--pin", action="store_true",
+                        help="pin each broker to the first CPU and all clients (and this process) to the others")
     parser.add_argument("--out", default=str(BENCH_DIR / "results" / "broker.json"))
     args = parser.parse_args()
     if args.quick:
