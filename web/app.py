@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
+from web.auth import install_auth
+
 if TYPE_CHECKING:
     from hub.settings import Settings
 
@@ -28,6 +30,7 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    install_auth(app, settings)  # session cookie, /api/auth routes, app.state.auth (needs app.state.db_sessions)
 
     @app.get("/api/health", tags=["health"])
     async def health() -> dict[str, str]:

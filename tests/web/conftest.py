@@ -16,14 +16,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from argon2 import PasswordHasher
+from fastapi import FastAPI  # noqa: TC002 - fixture annotation
+from web_testkit import build_app, client_for
 
 from hub.db.engine import create_engine, session_factory
 from hub.db.migrate import migrate
+from hub.db.repository import Repository
 from hub.settings import Settings
+from web.auth import passwords
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
+    import httpx
     from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
     from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -54,6 +60,14 @@ def _redis_reachable() -> bool:
             return True
     except OSError:
         return False
+
+
+@pytest.fixture(autouse=True)
+def _cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2 with tiny parameters: the production cost (about half a second here) would make this area slow."""
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr(passwords, "_hasher", cheap)
+    monkeypatch.setattr(passwords, "_DUMMY_HASH", cheap.hash("no such user"))
 
 
 @pytest.fixture
@@ -89,9 +103,26 @@ async def db(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
+    """Settings for one test: its own data dir and SQLite file; tests override fields with model_copy."""
     data = tmp_path / "data"
     data.mkdir(exist_ok=True)
     return Settings(data_dir=data, db_url=f"sqlite+aiosqlite:///{tmp_path / 'quizhub.db'}")
+
+
+@pytest.fixture
+def repo(db: async_sessionmaker[AsyncSession]) -> Repository:
+    return Repository(db)
+
+
+@pytest.fixture
+def app(settings: Settings, db: async_sessionmaker[AsyncSession]) -> FastAPI:
+    return build_app(settings, db)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(app) as http:
+        yield http
 
 
 @pytest.fixture(scope="session")
