@@ -217,19 +217,21 @@ bool raw_equal(Span a, const char* lit) {
   return raw_equal(a, b);
 }
 
-/// Copies the decoded string into out (cap bytes incl. NUL). Returns false if it does not fit.
-bool raw_copy(Span s, char* out, size_t cap, bool truncate = false) {
+/// Copies the decoded string into out (cap bytes incl. NUL). TooLong if it does not fit (unless truncating);
+/// BadValue if it contains NUL (\u0000), which a C string would silently cut.
+CodecError raw_copy(Span s, char* out, size_t cap, bool truncate = false) {
   Unescaper u(s);
   size_t i = 0;
   for (int c = u.next(); c >= 0; c = u.next()) {
+    if (c == 0 && !truncate) return CodecError::BadValue;
     if (i + 1 >= cap) {
-      if (!truncate) return false;
+      if (!truncate) return CodecError::TooLong;
       break;
     }
     out[i++] = static_cast<char>(c);
   }
   out[i] = '\0';
-  return true;
+  return CodecError::Ok;
 }
 
 class Reader {
@@ -519,9 +521,9 @@ CodecError opt_str(const Object& o, const char* key, bool& has, char* out, size_
   const Member* m = find(o, key);
   if (m == nullptr || m->type == JType::Null) return CodecError::Ok;
   if (m->type != JType::String) return CodecError::WrongType;
-  if (!raw_copy(m->val, out, cap)) return CodecError::TooLong;
-  has = true;
-  return CodecError::Ok;
+  const CodecError e = raw_copy(m->val, out, cap);
+  has = e == CodecError::Ok;
+  return e;
 }
 
 CodecError parse(const char* p, size_t n, Object& obj) { return Reader(p, n).top_object(obj); }

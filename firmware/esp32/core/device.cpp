@@ -55,9 +55,11 @@ bool valid_root(const char* root) {
   return true;
 }
 
+/// Bounded copy that always terminates (callers validated the length; this is the belt to those braces).
 void copy_id(char* out, size_t cap, const char* s) {
-  std::strncpy(out, s, cap - 1);
-  out[cap - 1] = '\0';
+  size_t i = 0;
+  for (; i + 1 < cap && s[i] != '\0'; ++i) out[i] = s[i];
+  out[i] = '\0';
 }
 
 }  // namespace
