@@ -48,6 +48,7 @@ from broker.acl import Acl, Principal
 from broker.config import BrokerConfig
 from broker.connection import Connection, PeerClosedError, enqueue, read_packet
 from broker.credentials import CredentialStore, Role
+from broker.session import LightSession
 from broker.errors import BrokerStartError, PortInUseError
 from broker.store import BrokerStore, StoredMessage, StoredSession
 from broker.topics import is_valid_filter, matches
@@ -88,6 +89,7 @@ class HardenedBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
         self._subs: dict[str, dict[str, tuple[Session, int]]] = {}
         self._wildcards: dict[str, None] = {}  # insertion-ordered set of filters with '+' or '#'
         self._connections: set[Connection] = set()
+        self._connected = 0
         self._cid_locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._tcp_server: asyncio.Server | None = None
         self._ws_server: websockets.asyncio.server.Server | None = None
@@ -183,7 +185,7 @@ class HardenedBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
         for topic, payload, qos in self._store.load_retained():
             self._retained_messages[topic] = RetainedApplicationMessage(None, topic, payload, qos)
         for stored in self._store.load_sessions():
-            session = Session()
+            session = LightSession()
             session.client_id = stored.client_id
             session.clean_session = False
             session.attributes[_OWNER] = (stored.owner, Role(stored.role))
@@ -347,7 +349,7 @@ class HardenedBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
             self._discard_session(cid)
             existing = None
         if existing is None:
-            session = Session()
+            session = LightSession()
             session.client_id = cid
             session.attributes[_OWNER] = owner
             if connect.clean_session and self._store is not None:
@@ -367,6 +369,7 @@ class HardenedBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
         conn = Connection(self, self.plugins_manager, session, principal, reader, writer,
                           max_payload=self.settings.max_payload, keepalive_factor=self.settings.keepalive_factor)
         self._sessions[cid] = (session, conn)
+        self._connected += 1
         session.transitions.connect()
         conn.write_raw(wire.encode_connack(existing is not None, wire.CONNACK_ACCEPTED))
         log.info("client connected", extra={**where, "client_id": cid, "user": principal.name,
@@ -384,6 +387,7 @@ class HardenedBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
                 self._publish(session.will_topic, bytes(session.will_message or b""), session.will_qos or 0,
                               retain=bool(session.will_retain))
             session.will_flag = False
+            self._connected -= 1
             session.transitions.disconnect()
             current = self._sessions.get(cid)
             if current is not None and current[0] is session:
@@ -524,7 +528,7 @@ class HardenedBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
             self._store.delete_session(cid)
 
     def _publish_client_count(self) -> None:
-        count = sum(1 for c in self._connections if c.open)
+        count = self._connected
         self._set_retained("$SYS/broker/clients/connected", str(count).encode(), 0)
         if self._wildcards or "$SYS/broker/clients/connected" in self._subs:
             self._route("$SYS/broker/clients/connected", str(count).encode(), 0)

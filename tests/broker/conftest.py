@@ -97,7 +97,7 @@ async def private_mosquitto(tmp: Path, root: str, *, allow_anonymous: bool = Fal
         f"user {getpass.getuser()}\n"
         "persistence false\nlog_dest stderr\nlog_type error\nlog_type warning\nsys_interval 1\n"
     )
-    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stderr=subprocess.PIPE)  # noqa: ASYNC220
+    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stderr=subprocess.PIPE)
     try:
         async with asyncio.timeout(10):
             while not tcp_reachable("127.0.0.1", port):

@@ -10,7 +10,6 @@ import pytest
 from brokertest_raw import CAP, RawClient, connect_packet, packet, publish_packet
 
 
-
 async def test_a_silent_client_is_dropped_after_one_and_a_half_keepalives_and_its_will_sent(target):
     r = target.root
     watcher = await target.client("svc")
