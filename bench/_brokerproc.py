@@ -187,6 +187,7 @@ async def main() -> None:
     parser.add_argument("--no-tuning", action="store_true")
     parser.add_argument("--plain-amqtt", action="store_true")
     parser.add_argument("--bare", action="store_true", help="do not load the web app and hub as serve does")
+    parser.add_argument("--fastpath", action="store_true", help="apply bench/_fastpath.py (an experiment)")
     parser.add_argument("--refreeze", action="store_true",
                         help="call broker.tuning.apply() again once the serve heap is loaded")
     args = parser.parse_args()
@@ -201,6 +202,11 @@ async def main() -> None:
     if kind == "embedded":
         cm = embedded(args.port, args.data_dir, clients, passwords, not args.bare, args.refreeze)
         route_timer.install()
+        if args.fastpath:
+            sys.path.insert(0, str(BENCH_DIR))
+            import _fastpath
+
+            _fastpath.install()
     else:
         cm = plain_amqtt(args.port, not args.no_tuning)
     async with cm:
