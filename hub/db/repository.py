@@ -435,7 +435,7 @@ class Repository:
         }
         async with self._write() as session:
             dialect = (await session.connection()).dialect.name
-            stmt = _upsert(dialect).values(id=device_id, first_seen_at=utcnow(), online=False, **changes)
+            stmt = _upsert(dialect).values({"id": device_id, "first_seen_at": utcnow(), "online": False, **changes})
             if changes:
                 stmt = stmt.on_conflict_do_update(index_elements=[col(Device.id)], set_=changes)
             else:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.db import (
     FencedOutError,
@@ -17,8 +17,12 @@ from hub.db import (
     SequenceConflictError,
     create_engine,
 )
-from hub.db.models import Game
 from hub.db.schemas import QuizCreate
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from hub.db.models import Game
 
 
 async def _game(repo: Repository) -> Game:
@@ -124,9 +128,7 @@ async def test_payload_json_round_trips_unicode_and_nesting(repo: Repository) ->
 async def test_event_times_round_trip_as_aware_utc(repo: Repository) -> None:
     game = await _game(repo)
     when = datetime(2026, 11, 22, 21, 30, 15, 123456, tzinfo=UTC)
-    elsewhere = datetime(2026, 11, 22, 23, 0, 0, 1, tzinfo=UTC).astimezone(
-        datetime.now().astimezone().tzinfo
-    ) + timedelta(0)
+    elsewhere = datetime(2026, 11, 23, 4, 30, 0, 1, tzinfo=timezone(timedelta(hours=5, minutes=30)))
     before = datetime.now(UTC)
     stored = await repo.append_events(
         game.id, [NewEvent("a", ts=when), NewEvent("b", ts=elsewhere), NewEvent("c")], expected_next_seq=1
