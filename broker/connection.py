@@ -15,15 +15,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from amqtt.adapters import ReaderAdapter, StreamWriterAdapter, WriterAdapter
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.session import OutgoingApplicationMessage, Session
 
 from broker import wire
-from broker.acl import Principal
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from broker.acl import Principal
 
 __all__ = ["MAX_INFLIGHT", "MAX_QUEUED", "Connection", "PeerClosedError", "Router", "enqueue", "read_packet"]
 
@@ -67,7 +70,7 @@ async def read_packet(reader: ReaderAdapter, max_length: int) -> tuple[int, int,
 
 async def _read_exactly(reader: ReaderAdapter, n: int) -> bytes:
     try:
-        data = await reader.read(n)
+        data: bytes = await reader.read(n)
     except (asyncio.IncompleteReadError, ConnectionError) as exc:
         raise PeerClosedError from exc
     if len(data) < n:
@@ -75,7 +78,7 @@ async def _read_exactly(reader: ReaderAdapter, n: int) -> bytes:
     return data
 
 
-class Connection(BrokerProtocolHandler):
+class Connection(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt is untyped
     """A connected client. `run()` returns True when the client ended with DISCONNECT, False otherwise."""
 
     def __init__(
@@ -84,13 +87,13 @@ class Connection(BrokerProtocolHandler):
         plugins_manager: object,
         session: Session,
         principal: Principal,
+        *,
         reader: ReaderAdapter,
         writer: WriterAdapter,
-        *,
         max_payload: int,
         keepalive_factor: float,
     ) -> None:
-        super().__init__(plugins_manager)  # type: ignore[arg-type]
+        super().__init__(plugins_manager)
         self.attach(session, reader, writer)
         self.principal = principal
         self.client_id: str = session.client_id or ""
@@ -102,7 +105,7 @@ class Connection(BrokerProtocolHandler):
         self._loop = asyncio.get_running_loop()
         self._stream = writer._writer if isinstance(writer, StreamWriterAdapter) else None  # noqa: SLF001
         self._flush_task: asyncio.Task[None] | None = None
-        self._run_task: asyncio.Task[bool] | None = None
+        self._run_task: asyncio.Task[object] | None = None
         self._finished = asyncio.Event()
         self._reading = False
         self.open = True
@@ -122,7 +125,7 @@ class Connection(BrokerProtocolHandler):
 
     async def run(self) -> bool:
         """Read and handle packets until the client disconnects, breaks the protocol, or goes silent."""
-        self._run_task = asyncio.current_task()  # type: ignore[assignment]
+        self._run_task = asyncio.current_task()
         if self._timeout is not None:
             self._watchdog = self._loop.call_later(self._timeout, self._check_keepalive)
         try:
@@ -143,9 +146,7 @@ class Connection(BrokerProtocolHandler):
             while True:
                 ptype, flags, body = await read_packet(self.reader, self._max_packet)
                 self._last_rx = self._loop.time()
-                if ptype == wire.DISCONNECT:
-                    if flags or body:
-                        raise wire.ProtocolViolation("DISCONNECT must have no flags and no body [MQTT-3.14.1-1]")
+                if ptype == wire.DISCONNECT and not flags and not body:
                     self.close_reason = "disconnect"
                     return True
                 await self._dispatch(ptype, flags, body)
@@ -277,8 +278,13 @@ class Connection(BrokerProtocolHandler):
     async def _on_connect(self, flags: int, body: bytes) -> None:  # noqa: ARG002
         raise wire.ProtocolViolation("a second CONNECT on one connection [MQTT-3.1.0-2]")
 
-    _HANDLERS: dict[int, Callable[[Connection, int, bytes], Awaitable[None]]] = {
+    async def _on_disconnect(self, flags: int, body: bytes) -> None:  # noqa: ARG002
+        # A well-formed DISCONNECT never gets here (the read loop ends on it).
+        raise wire.ProtocolViolation("DISCONNECT must have no flags and no body [MQTT-3.14.1-1]")
+
+    _HANDLERS: ClassVar[dict[int, Callable[[Connection, int, bytes], Awaitable[None]]]] = {
         wire.CONNECT: _on_connect,
+        wire.DISCONNECT: _on_disconnect,
         wire.PUBLISH: _on_publish,
         wire.PUBACK: _on_puback,
         wire.PUBREC: _on_pubrec,
@@ -295,7 +301,7 @@ class Connection(BrokerProtocolHandler):
         """Send bytes already encoded (CONNACK, SUBACK, UNSUBACK)."""
         self._write(data)
 
-    def deliver(self, topic: str, topic_bytes: bytes, payload: bytes, qos: int, retain: bool,
+    def deliver(self, topic: str, topic_bytes: bytes, payload: bytes, qos: int, *, retain: bool,
                 qos0_frame: bytes | None = None) -> None:
         """Send an application message at `qos` (already the minimum of publish and subscription QoS)."""
         if qos == 0:
@@ -305,15 +311,15 @@ class Connection(BrokerProtocolHandler):
                     self._drop_warned = True
                 return
             self._drop_warned = False
-            self._write(qos0_frame or wire.encode_publish(topic_bytes, payload, 0, retain))
+            self._write(qos0_frame or wire.encode_publish(topic_bytes, payload, 0, retain=retain))
             return
         session = self.session_
         if len(session.inflight_out) >= MAX_INFLIGHT:
-            enqueue(session, OutgoingApplicationMessage(None, topic, qos, payload, retain))
+            enqueue(session, OutgoingApplicationMessage(None, topic, qos, payload, retain=retain))
             return
         packet_id = session.next_packet_id
         session.inflight_out[packet_id] = OutgoingApplicationMessage(packet_id, topic, qos, payload, retain)
-        self._write(wire.encode_publish(topic_bytes, payload, qos, retain, packet_id=packet_id))
+        self._write(wire.encode_publish(topic_bytes, payload, qos, retain=retain, packet_id=packet_id))
 
     def _resend_inflight(self) -> None:
         # [MQTT-4.4.0-1]: on a resumed session, resend unacknowledged PUBLISH (DUP) and PUBREL, in their order.
@@ -321,15 +327,15 @@ class Connection(BrokerProtocolHandler):
             if msg.qos == 2 and msg.pubrec_packet:
                 self._write(wire.encode_packet((wire.PUBREL << 4) | 0x02, struct.pack("!H", packet_id)))
             else:
-                self._write(wire.encode_publish(msg.topic.encode(), bytes(msg.data), msg.qos or 0, msg.retain,
-                                                dup=True, packet_id=packet_id))
+                self._write(wire.encode_publish(msg.topic.encode(), bytes(msg.data), msg.qos or 0,
+                                                retain=msg.retain, dup=True, packet_id=packet_id))
 
     def _pump_queue(self) -> None:
         session = self.session_
         queue = session.retained_messages  # amqtt's name for messages queued while the session was offline
         while not queue.empty() and len(session.inflight_out) < MAX_INFLIGHT:
             msg = queue.get_nowait()
-            self.deliver(msg.topic, msg.topic.encode(), bytes(msg.data), msg.qos or 0, msg.retain)
+            self.deliver(msg.topic, msg.topic.encode(), bytes(msg.data), msg.qos or 0, retain=msg.retain)
 
     def _backlog(self) -> int:
         if self._stream is not None:
@@ -357,8 +363,8 @@ class Connection(BrokerProtocolHandler):
     async def mqtt_publish(self, topic: str, data: bytes | bytearray, qos: int | None, retain: bool,
                            ack_timeout: int | None = None) -> OutgoingApplicationMessage:  # noqa: ARG002
         """amqtt's API, for BrokerContext users: send one message to this client without waiting for its ack."""
-        self.deliver(topic, topic.encode(), bytes(data), qos or 0, retain)
-        return OutgoingApplicationMessage(None, topic, qos, data, retain)
+        self.deliver(topic, topic.encode(), bytes(data), qos or 0, retain=retain)
+        return OutgoingApplicationMessage(None, topic, qos, data, retain=retain)
 
 
 def enqueue(session: Session, msg: OutgoingApplicationMessage) -> bool:

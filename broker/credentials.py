@@ -20,14 +20,16 @@ import logging
 import os
 import re
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from broker.errors import CredentialExistsError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = ["CredentialExistsError", "CredentialInfo", "CredentialStore", "Role", "validate_name"]
 

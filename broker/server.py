@@ -26,8 +26,7 @@ import logging
 import secrets
 import socket
 import time
-from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import websockets
 from amqtt.adapters import (
@@ -41,17 +40,23 @@ from amqtt.adapters import (
 from amqtt.broker import Broker, RetainedApplicationMessage
 from amqtt.events import BrokerEvents
 from amqtt.session import OutgoingApplicationMessage, Session
-from websockets.asyncio.server import ServerConnection
 
 from broker import wire
 from broker.acl import Acl, Principal
-from broker.config import BrokerConfig
 from broker.connection import Connection, PeerClosedError, enqueue, read_packet
 from broker.credentials import CredentialStore, Role
-from broker.session import LightSession
 from broker.errors import BrokerStartError, PortInUseError
+from broker.session import LightSession
 from broker.store import BrokerStore, StoredMessage, StoredSession
 from broker.topics import is_valid_filter, matches
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from websockets.asyncio.server import Server as WsServer
+    from websockets.asyncio.server import ServerConnection
+
+    from broker.config import BrokerConfig
 
 __all__ = ["CONNECT_TIMEOUT", "EmbeddedBroker", "HardenedBroker"]
 
@@ -92,7 +97,7 @@ class HardenedBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
         self._connected = 0
         self._cid_locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._tcp_server: asyncio.Server | None = None
-        self._ws_server: websockets.asyncio.server.Server | None = None
+        self._ws_server: WsServer | None = None
         self._max_packet = config.max_payload + 2 + 65535 + 2
         self._started_at = time.time()
 
@@ -190,12 +195,12 @@ class HardenedBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
             session.clean_session = False
             session.attributes[_OWNER] = (stored.owner, Role(stored.role))
             for msg in stored.inflight:
-                out = OutgoingApplicationMessage(msg.packet_id, msg.topic, msg.qos, msg.payload, False)
+                out = OutgoingApplicationMessage(msg.packet_id, msg.topic, msg.qos, msg.payload, retain=False)
                 out.pubrec_packet = msg.pubrec_received or None
                 session.inflight_out[msg.packet_id or 0] = out
             for msg in stored.queued:
                 session.retained_messages.put_nowait(
-                    OutgoingApplicationMessage(None, msg.topic, msg.qos, msg.payload, False))
+                    OutgoingApplicationMessage(None, msg.topic, msg.qos, msg.payload, retain=False))
             session.transitions.disconnect()
             self._sessions[stored.client_id] = (session, None)
             for topic_filter, qos in stored.subscriptions.items():
@@ -238,10 +243,7 @@ class HardenedBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
         where = {"peer": f"{peer[0]}:{peer[1]}", "listener": listener}
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT):
-                ptype, flags, body = await read_packet(reader, self._max_packet)
-            if ptype != wire.CONNECT:
-                raise wire.ProtocolViolation(f"first packet is type {ptype}, not CONNECT [MQTT-3.1.0-1]")
-            connect = wire.parse_connect(flags, body)
+                connect = await self._read_connect(reader)
         except TimeoutError:
             log.info("closing connection: no CONNECT in time", extra={**where, "timeout_s": CONNECT_TIMEOUT})
             await _close(writer)
@@ -259,7 +261,7 @@ class HardenedBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
             log.warning("closing connection: malformed CONNECT", extra={**where, "reason": str(exc)})
             await _close(writer)
             return
-        conn = await self._accept(connect, reader, writer, peer, where)
+        conn = await self._accept(connect, (reader, writer), peer, where)
         if conn is None:
             return
         self._connections.add(conn)
@@ -270,8 +272,15 @@ class HardenedBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
             self._connections.discard(conn)
             await self._closed(conn, clean)
 
-    async def _accept(self, connect: wire.Connect, reader: ReaderAdapter, writer: WriterAdapter,
+    async def _read_connect(self, reader: ReaderAdapter) -> wire.Connect:
+        ptype, flags, body = await read_packet(reader, self._max_packet)
+        if ptype != wire.CONNECT:
+            raise wire.ProtocolViolation(f"first packet is type {ptype}, not CONNECT [MQTT-3.1.0-1]")
+        return wire.parse_connect(flags, body)
+
+    async def _accept(self, connect: wire.Connect, stream: tuple[ReaderAdapter, WriterAdapter],
                       peer: tuple[str, int], where: dict[str, str]) -> Connection | None:
+        writer = stream[1]
         principal = self._login(connect, where)
         if isinstance(principal, int):
             await _refuse(writer, principal)
@@ -286,7 +295,7 @@ class HardenedBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
         self._cid_locks[cid] = (lock, users + 1)
         try:
             async with lock:
-                return await self._attach(connect, principal, reader, writer, peer, where)
+                return await self._attach(connect, principal, stream, peer, where)
         finally:
             lock, users = self._cid_locks[cid]
             if users <= 1:
@@ -324,8 +333,9 @@ class HardenedBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
             return wire.CONNACK_IDENTIFIER_REJECTED
         return Principal(name, role, cid)
 
-    async def _attach(self, connect: wire.Connect, principal: Principal, reader: ReaderAdapter,
-                      writer: WriterAdapter, peer: tuple[str, int], where: dict[str, str]) -> Connection | None:
+    async def _attach(self, connect: wire.Connect, principal: Principal, stream: tuple[ReaderAdapter, WriterAdapter],
+                      peer: tuple[str, int], where: dict[str, str]) -> Connection | None:
+        reader, writer = stream
         cid = principal.client_id
         owner = (principal.name, principal.role)
         existing = self._sessions.get(cid)
@@ -366,12 +376,12 @@ class HardenedBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
         session.username = principal.name
         session.password = None  # never keep a secret around
         session.remote_address, session.remote_port = peer
-        conn = Connection(self, self.plugins_manager, session, principal, reader, writer,
+        conn = Connection(self, self.plugins_manager, session, principal, reader=reader, writer=writer,
                           max_payload=self.settings.max_payload, keepalive_factor=self.settings.keepalive_factor)
         self._sessions[cid] = (session, conn)
         self._connected += 1
         session.transitions.connect()
-        conn.write_raw(wire.encode_connack(existing is not None, wire.CONNACK_ACCEPTED))
+        conn.write_raw(wire.encode_connack(session_present=existing is not None, code=wire.CONNACK_ACCEPTED))
         log.info("client connected", extra={**where, "client_id": cid, "user": principal.name,
                                             "role": principal.role.value, "clean_session": connect.clean_session,
                                             "keepalive_s": connect.keepalive, "session_present": existing is not None})
@@ -418,26 +428,25 @@ class HardenedBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
             self._set_retained(topic, payload, qos)
         self._route(topic, payload, qos)
 
-    def _route(self, topic: str, payload: bytes, qos: int) -> None:
-        matched: list[dict[str, tuple[Session, int]]] = []
+    def _targets(self, topic: str) -> dict[str, tuple[Session, int]]:
+        """Sessions subscribed to `topic`, each once, with the highest QoS granted [MQTT-3.3.5-1]."""
         exact = self._subs.get(topic)
-        if exact:
-            matched.append(exact)
-        for topic_filter in self._wildcards:
-            if matches(topic_filter, topic):
-                matched.append(self._subs[topic_filter])
-        if not matched:
-            return
+        matched = [exact] if exact else []
+        matched += [self._subs[f] for f in self._wildcards if matches(f, topic)]
         if len(matched) == 1:
-            targets = matched[0]
-        else:
-            # Overlapping subscriptions: one copy at the highest granted QoS [MQTT-3.3.5-1].
-            targets = {}
-            for subs in matched:
-                for cid, (session, sub_qos) in subs.items():
-                    seen = targets.get(cid)
-                    if seen is None or seen[1] < sub_qos:
-                        targets[cid] = (session, sub_qos)
+            return matched[0]  # the common case: one filter, no merging
+        targets: dict[str, tuple[Session, int]] = {}
+        for subs in matched:
+            for cid, (session, sub_qos) in subs.items():
+                seen = targets.get(cid)
+                if seen is None or seen[1] < sub_qos:
+                    targets[cid] = (session, sub_qos)
+        return targets
+
+    def _route(self, topic: str, payload: bytes, qos: int) -> None:
+        targets = self._targets(topic)
+        if not targets:
+            return
         topic_bytes = topic.encode()
         qos0_frame: bytes | None = None
         for cid, (session, sub_qos) in list(targets.items()):
@@ -445,10 +454,10 @@ class HardenedBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
             conn = self._sessions.get(cid, (None, None))[1]
             if isinstance(conn, Connection) and conn.open:
                 if out_qos == 0 and qos0_frame is None:
-                    qos0_frame = wire.encode_publish(topic_bytes, payload, 0, False)
-                conn.deliver(topic, topic_bytes, payload, out_qos, False, qos0_frame)
+                    qos0_frame = wire.encode_publish(topic_bytes, payload, 0, retain=False)
+                conn.deliver(topic, topic_bytes, payload, out_qos, retain=False, qos0_frame=qos0_frame)
             elif out_qos and not session.clean_session:
-                enqueue(session, OutgoingApplicationMessage(None, topic, out_qos, payload, False))
+                enqueue(session, OutgoingApplicationMessage(None, topic, out_qos, payload, retain=False))
 
     def _set_retained(self, topic: str, payload: bytes, qos: int) -> None:
         persist = self._store is not None and not topic.startswith("$")
@@ -499,7 +508,7 @@ class HardenedBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
             one = self._retained_messages.get(topic_filter)
             found = [one] if one is not None else []
         for msg in found:
-            conn.deliver(msg.topic, msg.topic.encode(), bytes(msg.data), min(qos, msg.qos or 0), True)
+            conn.deliver(msg.topic, msg.topic.encode(), bytes(msg.data), min(qos, msg.qos or 0), retain=True)
 
     def _add_sub(self, session: Session, topic_filter: str, qos: int) -> None:
         assert session.client_id is not None
@@ -535,14 +544,18 @@ class HardenedBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
 
     # -- amqtt API kept working for BrokerContext users ------------------------------------------------------
 
-    async def retain_message(self, source_session: Session | None, topic_name: str | None,
-                             data: bytes | bytearray | None, qos: int | None = None) -> None:
+    async def retain_message(  # amqtt's signature
+        self, source_session: Session | None, topic_name: str | None,  # noqa: ARG002
+        data: bytes | bytearray | None, qos: int | None = None,
+    ) -> None:
         """amqtt API: set or clear (empty data) the retained message of a topic."""
         if topic_name is not None:
             self._set_retained(topic_name, bytes(data or b""), qos or 0)
 
-    async def _broadcast_message(self, session: Session | None, topic: str | None, data: bytes | bytearray | None,
-                                 force_qos: int | None = None) -> None:
+    async def _broadcast_message(  # amqtt's signature
+        self, session: Session | None, topic: str | None, data: bytes | bytearray | None,  # noqa: ARG002
+        force_qos: int | None = None,
+    ) -> None:
         if topic is not None:
             self._route(topic, bytes(data or b""), force_qos or 0)
 
@@ -567,7 +580,7 @@ async def _close(writer: WriterAdapter) -> None:
 
 async def _refuse(writer: WriterAdapter, code: int) -> None:
     with contextlib.suppress(Exception):
-        writer.write(wire.encode_connack(False, code))
+        writer.write(wire.encode_connack(session_present=False, code=code))
         await writer.drain()
     await _close(writer)
 

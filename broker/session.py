@@ -6,9 +6,12 @@ alone makes a reconnect storm of buzzers slow. The broker only needs three state
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from amqtt.session import Session
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["LightSession"]
 

@@ -11,7 +11,10 @@ import base64
 import json
 import sqlite3
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["BrokerStore", "StoredMessage", "StoredSession"]
 

@@ -133,7 +133,7 @@ def encode_packet(first_byte: int, body: bytes) -> bytes:
     return bytes((first_byte,)) + remaining_length_bytes(len(body)) + body
 
 
-def encode_connack(session_present: bool, code: int) -> bytes:
+def encode_connack(*, session_present: bool, code: int) -> bytes:
     """CONNACK; session present is only ever set on an accepted connection [MQTT-3.2.2-4]."""
     return encode_packet(CONNACK << 4, bytes((1 if session_present and code == 0 else 0, code)))
 
@@ -144,7 +144,7 @@ def encode_suback(packet_id: int, codes: list[int]) -> bytes:
 
 
 def encode_publish(
-    topic: bytes, payload: bytes, qos: int, retain: bool, dup: bool = False, packet_id: int | None = None
+    topic: bytes, payload: bytes, qos: int, *, retain: bool, dup: bool = False, packet_id: int | None = None
 ) -> bytes:
     """PUBLISH from an already UTF-8 encoded topic (encode it once per message, not once per subscriber)."""
     first = (PUBLISH << 4) | (0x08 if dup else 0) | (qos << 1) | (1 if retain else 0)

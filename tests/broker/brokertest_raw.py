@@ -7,6 +7,7 @@ DUP flags, seeing exactly when the server closes the socket.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import struct
 from dataclasses import dataclass
 
@@ -67,7 +68,7 @@ class Msg:
     pid: int | None
 
 
-class Closed(Exception):
+class Closed(Exception):  # noqa: N818 - reads well in `except Closed`
     """The server closed the connection."""
 
 
@@ -206,10 +207,8 @@ class RawClient:
 
     async def close(self) -> None:
         self.writer.close()
-        try:
+        with contextlib.suppress(ConnectionError, OSError):
             await self.writer.wait_closed()
-        except (ConnectionError, OSError):
-            pass
 
 
 def free_port() -> int:

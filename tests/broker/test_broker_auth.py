@@ -34,7 +34,7 @@ async def test_right_password_is_accepted(target):
 
 
 async def test_anonymous_allowed_only_with_the_flag_and_read_only(start_embedded, topic_root):
-    async with start_embedded(allow_anonymous=True) as (b, pw):
+    async with start_embedded(allow_anonymous=True) as (b, _):
         anon = await RawClient.open(b.port)
         assert (await anon.connect("viewer"))[1] == 0
         assert await anon.subscribe((f"{topic_root}/games/+/scores", 0), (f"{topic_root}/games/+/commands", 0)) \
