@@ -106,6 +106,8 @@ class HubService:
         self.links: dict[str, _DeviceLink] = {}
         self.counters: Counter[str] = Counter()
         self._wake = asyncio.Event()
+        self._changed = asyncio.Condition()
+        self._last_retained: dict[str, bytes] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -160,6 +162,10 @@ class HubService:
         self.games.pop(game_id, None)
 
     async def _publish_retained(self, rt: GameRuntime) -> None:
+        """Send the game's three retained topics unconditionally (start-up, recovery, broker reconnect)."""
+        for topic in (self.topics.game_state(rt.game_id), self.topics.game_question(rt.game_id),
+                      self.topics.game_scores(rt.game_id)):
+            self._last_retained.pop(topic, None)
         game = rt.game
         seq = rt.next_seq - 1
         t = self.topics
@@ -212,7 +218,26 @@ class HubService:
             await self._publish_events(rt, first_seq, result.events)
             await self._apply_effects(rt, result.effects)
         self._wake.set()
+        async with self._changed:
+            self._changed.notify_all()
         return result
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Wait until ``predicate()`` holds after some step (for tests and in-process callers)."""
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(predicate)
+
+    def _retained_changed(self, topic: str, payload: bytes) -> bool:
+        """Whether a retained payload differs from the last one sent, ignoring the volatile seq and ts_us.
+
+        The core re-publishes state when anything in its snapshot moved, clock-sync figures included; on the wire
+        those changes are invisible, and re-sending identical state twice a second per device is pure load.
+        """
+        key = wire.retained_key(payload)
+        if self._last_retained.get(topic) == key:
+            return False
+        self._last_retained[topic] = key
+        return True
 
     async def _rebuild(self, rt: GameRuntime) -> None:
         try:
@@ -237,6 +262,8 @@ class HubService:
             for topic, payload, qos, retain in wire.effect_messages(
                 self.topics, rt.game_id, seq=seq, now_us=self.now_us(), game=rt.game, eff=effect
             ):
+                if retain and not self._retained_changed(topic, payload):
+                    continue
                 await self.publisher.publish(topic, payload, qos=qos, retain=retain)
             if effect.__class__.__name__ == "DeviceCommand" and getattr(effect, "cmd", "") == "config":
                 device = getattr(effect, "device", "")

@@ -112,6 +112,7 @@ __all__ = [
     "reply_error",
     "reply_ok",
     "results",
+    "retained_key",
     "scores",
     "state",
     "sync",
@@ -271,6 +272,18 @@ def state_model(game_id: str, seq: int, now_us: int, snap: dict[str, Any], game:
 
 def state(game_id: str, seq: int, now_us: int, snap: dict[str, Any], game: Game | None = None) -> bytes:
     return _json(state_model(game_id, seq, now_us, snap, game))
+
+
+def retained_key(payload: bytes) -> bytes:
+    """A retained payload minus its volatile fields (``seq``, ``ts_us``), to tell a real change from a re-send."""
+    try:
+        doc = json.loads(payload)
+    except ValueError:
+        return payload
+    if isinstance(doc, dict):
+        doc.pop("seq", None)
+        doc.pop("ts_us", None)
+    return json.dumps(doc, sort_keys=True).encode()
 
 
 # ------------------------------------------------------------------ events

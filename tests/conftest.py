@@ -6,33 +6,21 @@ A test that needs one and cannot reach it fails with a sentence saying how to st
 
 from __future__ import annotations
 
-import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-POSTGRES_URL = os.environ.get("QUIZHUB_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("QUIZHUB_TEST_REDIS", "redis://127.0.0.1:6379/0")
-MOSQUITTO_HOST = "127.0.0.1"
-MOSQUITTO_PORT = int(os.environ.get("QUIZHUB_TEST_MOSQUITTO_PORT", "1883"))
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def tcp_reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1.0):
-            return True
-    except OSError:
-        return False
+from tests.services import (  # noqa: F401 - re-exported for older imports
+    MOSQUITTO_DOWN,
+    MOSQUITTO_HOST,
+    MOSQUITTO_PORT,
+    POSTGRES_URL,
+    REDIS_URL,
+    free_port,
+    tcp_reachable,
+)
 
 
 @pytest.fixture
@@ -56,5 +44,5 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
 @pytest.fixture
 def mosquitto_addr() -> tuple[str, int]:
     if not tcp_reachable(MOSQUITTO_HOST, MOSQUITTO_PORT):
-        pytest.fail("Mosquitto is not listening on 127.0.0.1:1883; start it: mosquitto -d -c /etc/mosquitto/mosquitto.conf")
+        pytest.fail(MOSQUITTO_DOWN)
     return MOSQUITTO_HOST, MOSQUITTO_PORT
