@@ -122,6 +122,8 @@ def _unique(items: tuple[_T, ...]) -> tuple[_T, ...]:
     return items
 
 
+# Uniqueness is checked by _unique; this marker makes model_json_schema() say so too.
+_UNIQUE: Final = Field(json_schema_extra={"uniqueItems": True})
 Id = Annotated[str, Field(strict=True, pattern=ID_PATTERN)]
 ChoiceId = Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9_-]{1,16}$")]
 Code = Annotated[str, Field(strict=True, pattern=r"^[a-z][a-z0-9_]{0,63}$")]
@@ -131,7 +133,7 @@ Micros = Annotated[int, Field(strict=True, ge=0, le=_I64_MAX)]
 """A monotonic clock reading in microseconds (int64, never negative)."""
 Seq = Annotated[int, Field(strict=True, ge=0, le=_I64_MAX)]
 Points = Annotated[int, Field(strict=True, ge=-1_000_000, le=1_000_000)]
-TeamIds = Annotated[tuple[Id, ...], Field(max_length=256), AfterValidator(_unique)]
+TeamIds = Annotated[tuple[Id, ...], Field(max_length=256), _UNIQUE, AfterValidator(_unique)]
 Phase = Literal["lobby", "question", "armed", "buzzed", "judged", "revealed", "paused", "finished"]
 QuestionType = Literal["buzzer", "multiple_choice", "true_false", "estimate", "open_text"]
 
@@ -337,7 +339,7 @@ class QuestionReveal(_Message):
 
     index: U32
     answer: Annotated[str, Field(strict=True, min_length=1, max_length=2000)]
-    correct: Annotated[tuple[ChoiceId, ...], Field(max_length=16), AfterValidator(_unique)] | None = None
+    correct: Annotated[tuple[ChoiceId, ...], Field(max_length=16), _UNIQUE, AfterValidator(_unique)] | None = None
     value: Annotated[float, Field(strict=True, ge=-1e15, le=1e15)] | None = None
     explanation: Annotated[str, Field(strict=True, min_length=1, max_length=2000)] | None = None
 
@@ -435,7 +437,8 @@ class GameEventEnvelope(_Message):
             except ValidationError as exc:
                 first = exc.errors(include_url=False)[0]
                 where = ".".join(str(part) for part in ("data", *first["loc"]))
-                raise ValueError(f"{where}: {first['msg']} (a {self.type} event carries a {model.__name__})") from None
+                kind = f"a {self.type} event carries a {model.__name__}"
+                raise ValueError(f"{where}: {first['msg']} ({kind})") from None
         return self
 
     def typed_data(self) -> PublicQuestion | QuestionReveal | dict[str, JsonValue]:
@@ -574,7 +577,12 @@ class RemoveTeamCommand(_CommandBase):
 AnswerValue = (
     Annotated[str, Field(strict=True, min_length=1, max_length=500)]
     | Annotated[float, Field(strict=True, ge=-1e15, le=1e15)]
-    | Annotated[tuple[ChoiceId, ...], Field(min_length=1, max_length=16), AfterValidator(_unique)]
+    | Annotated[
+        tuple[ChoiceId, ...],
+        Field(min_length=1, max_length=16),
+        _UNIQUE,
+        AfterValidator(_unique),
+    ]
 )
 
 
@@ -644,7 +652,7 @@ class HubStatus(_Message):
 
     state: Literal["online", "offline"]
     version: Version | None = None
-    games: Annotated[tuple[Id, ...], Field(max_length=256), AfterValidator(_unique)] | None = None
+    games: Annotated[tuple[Id, ...], Field(max_length=256), _UNIQUE, AfterValidator(_unique)] | None = None
 
 
 # ------------------------------------------------------------------------------------------------ schemas
