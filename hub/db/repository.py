@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import delete, func, insert, update
+from sqlalchemy import delete, func, insert, literal, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -44,7 +44,7 @@ from hub.db.models import (
     User,
     UserRole,
 )
-from hub.db.types import utcnow
+from hub.db.types import UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
@@ -210,6 +210,8 @@ class Repository:
             try:
                 async with self._write() as session:
                     await _get_or_raise(session, Quiz, quiz_id, "quiz")
+                    if host_id is not None:
+                        await _get_or_raise(session, User, host_id, "user")
                     game = Game(quiz_id=quiz_id, join_code=code, settings=settings or {}, host_id=host_id)
                     session.add(game)
             except IntegrityError:
@@ -249,14 +251,16 @@ class Repository:
     async def set_game_status(self, game_id: str, status: GameStatus) -> Game:
         """Move a game to ``status``, stamping ``started_at`` / ``finished_at`` the first time."""
         async with self._write() as session:
-            game = await _get_or_raise(session, Game, game_id, "game")
-            now = utcnow()
-            if status is GameStatus.RUNNING and game.started_at is None:
-                game.started_at = now
-            if status is GameStatus.FINISHED and game.finished_at is None:
-                game.finished_at = now
-            game.status = status
-        return game
+            changed = await session.exec(
+                update(Game)
+                .where(col(Game.id) == game_id)
+                .values(**_status_changes(status, utcnow()))
+                .returning(col(Game.id))
+                .execution_options(synchronize_session=False)
+            )
+            if changed.first() is None:
+                raise NotFoundError(f"no game with id {game_id!r}")
+            return await _get_or_raise(session, Game, game_id, "game")
 
     async def delete_game(self, game_id: str) -> None:
         """Delete a game with its teams, events and results; its devices are unpaired."""
@@ -288,7 +292,13 @@ class Repository:
     # ------------------------------------------------------------------ event log
 
     async def append_events(
-        self, game_id: str, events: Sequence[NewEvent], *, expected_next_seq: int, fence: int | None = None
+        self,
+        game_id: str,
+        events: Sequence[NewEvent],
+        *,
+        expected_next_seq: int,
+        fence: int | None = None,
+        status: GameStatus | None = None,
     ) -> list[StoredEvent]:
         """Append ``events`` to the game's log as ``expected_next_seq``, ``expected_next_seq + 1``, … in ONE
         transaction: all are written or none.
@@ -298,6 +308,8 @@ class Repository:
         than ``fence`` (``None`` counts as 0, the token of a never-claimed game). In both cases nothing is
         written. A successful append with a token greater than the game's raises the game's token to it, as
         :meth:`claim_game` would. An empty ``events`` writes no event but performs the same checks.
+        ``status``, if given, moves the game to it in the same transaction (as :meth:`set_game_status`), so an
+        event like "game started" and the game's listed status can never disagree.
 
         How: one conditional UPDATE on the game row, ``last_seq = expected - 1 + n`` where ``last_seq = expected
         - 1`` and ``owner_fence <= fence``. PostgreSQL row-locks it (a racing writer waits, then re-checks the
@@ -320,7 +332,7 @@ class Repository:
                 )
                 # Storage remembers the highest token it has accepted: a successor's first append locks the
                 # old owner out even before (or without) an explicit claim_game.
-                .values(last_seq=new_last, owner_fence=held)
+                .values(last_seq=new_last, owner_fence=held, **_status_changes(status, now))
                 .returning(col(Game.id))
                 .execution_options(synchronize_session=False)
             )
@@ -339,8 +351,9 @@ class Repository:
                     await session.exec(insert(GameEvent), params=rows)
                 except IntegrityError as exc:
                     raise RepositoryError(
-                        f"game {game_id}: events from #{expected_next_seq} already exist although the game's "
-                        "last_seq said otherwise; something wrote the log outside hub.db.repository (our bug)"
+                        f"game {game_id}: the database refused events #{expected_next_seq}-#{new_last} "
+                        f"({exc.orig}); nothing was written. A duplicate key here means something wrote the "
+                        "log outside hub.db.repository (our bug)"
                     ) from exc
         return stored
 
@@ -674,6 +687,18 @@ async def _check_round(session: AsyncSession, round_id: int | None, quiz_id: int
     row = await session.get(Round, round_id)
     if row is None or row.quiz_id != quiz_id:
         raise NotFoundError(f"quiz {quiz_id} has no round with id {round_id}")
+
+
+def _status_changes(status: GameStatus | None, now: datetime) -> dict[str, Any]:
+    # Column values for an UPDATE moving a game to `status`; the first start and finish times are kept.
+    if status is None:
+        return {}
+    changes: dict[str, Any] = {"status": status}
+    if status is GameStatus.RUNNING:
+        changes["started_at"] = func.coalesce(col(Game.started_at), literal(now, UTCDateTime()))
+    if status is GameStatus.FINISHED:
+        changes["finished_at"] = func.coalesce(col(Game.finished_at), literal(now, UTCDateTime()))
+    return changes
 
 
 async def _raise_refused_append(session: AsyncSession, game_id: str, expected_next_seq: int, fence: int | None) -> None:

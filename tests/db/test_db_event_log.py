@@ -17,6 +17,7 @@ from hub.db import (
     SequenceConflictError,
     create_engine,
 )
+from hub.db.models import GameStatus
 from hub.db.schemas import QuizCreate
 
 if TYPE_CHECKING:
@@ -97,17 +98,67 @@ async def test_unknown_game(repo: Repository) -> None:
     assert await repo.load_events("nosuchgame") == []
 
 
-async def test_a_failing_batch_writes_nothing(repo: Repository) -> None:
+_FAIL_ON_BOOM = {
+    "sqlite": [
+        (
+            "CREATE TRIGGER boom BEFORE INSERT ON game_events WHEN NEW.type = 'boom' "
+            "BEGIN SELECT RAISE(ABORT, 'boom refused'); END"
+        )
+    ],
+    "postgresql": [
+        (
+            "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN IF NEW.type = 'boom' THEN RAISE EXCEPTION 'boom refused'; END IF; RETURN NEW; END $$"
+        ),
+        "CREATE TRIGGER boom BEFORE INSERT ON game_events FOR EACH ROW EXECUTE FUNCTION boom()",
+    ],
+}
+_DROP_BOOM = {
+    "sqlite": ["DROP TRIGGER boom"],
+    "postgresql": ["DROP TRIGGER boom ON game_events", "DROP FUNCTION boom()"],
+}
+
+
+async def test_a_batch_failing_in_the_database_writes_nothing(
+    repo: Repository, engine: AsyncEngine, backend: str
+) -> None:
     game = await _game(repo)
     await repo.append_events(game.id, _events("a"), expected_next_seq=1)
-    # The second event cannot be serialised: the whole batch, and the counter bump, must roll back.
-    bad = [NewEvent("ok", {"x": 1}), NewEvent("bad", {"x": {1, 2}})]
-    with pytest.raises(Exception, match="not JSON serializable"):
-        await repo.append_events(game.id, bad, expected_next_seq=2)
+    # The database refuses the batch's second row after the counter was bumped: all of it must roll back.
+    async with engine.begin() as conn:
+        for sql in _FAIL_ON_BOOM[backend]:
+            await conn.exec_driver_sql(sql)
+    try:
+        with pytest.raises(Exception, match="boom refused"):
+            await repo.append_events(game.id, _events("ok", "boom"), expected_next_seq=2)
+    finally:
+        async with engine.begin() as conn:
+            for sql in _DROP_BOOM[backend]:
+                await conn.exec_driver_sql(sql)
     assert await repo.last_seq(game.id) == 1
     assert [e.seq for e in await repo.load_events(game.id)] == [1]
     # ... and the log carries on without a gap.
     assert (await repo.append_events(game.id, _events("b"), expected_next_seq=2))[0].seq == 2
+
+
+async def test_status_changes_with_the_event_that_causes_it(repo: Repository) -> None:
+    game = await _game(repo)
+    await repo.append_events(game.id, _events("started"), expected_next_seq=1, status=GameStatus.RUNNING)
+    running = await repo.get_game(game.id)
+    assert running is not None
+    assert (running.status, running.finished_at) == (GameStatus.RUNNING, None)
+    assert running.started_at is not None
+    with pytest.raises(SequenceConflictError):  # refused append: the status does not change either
+        await repo.append_events(game.id, _events("over"), expected_next_seq=1, status=GameStatus.FINISHED)
+    unchanged = await repo.get_game(game.id)
+    assert unchanged is not None
+    assert unchanged.status is GameStatus.RUNNING
+    await repo.append_events(game.id, _events("over"), expected_next_seq=2, status=GameStatus.FINISHED)
+    finished = await repo.get_game(game.id)
+    assert finished is not None
+    assert (finished.status, finished.started_at) == (GameStatus.FINISHED, running.started_at)
+    assert finished.finished_at is not None
+    assert game.id not in [g.id for g in await repo.list_running_games()]
 
 
 async def test_payload_json_round_trips_unicode_and_nesting(repo: Repository) -> None:
@@ -272,6 +323,17 @@ async def test_deleting_a_game_deletes_its_log(repo: Repository, engine: AsyncEn
     async with engine.connect() as conn:
         left = (await conn.execute(text("SELECT count(*) FROM game_events"))).scalar_one()
     assert left == 0
+
+
+def test_events_that_a_backend_cannot_store_cannot_be_built() -> None:
+    with pytest.raises(ValueError, match="not storable JSON"):
+        NewEvent("a", {"x": float("nan")})
+    with pytest.raises(ValueError, match="not storable JSON"):
+        NewEvent("a", {"x": {1, 2}})
+    with pytest.raises(ValueError, match="NUL character"):
+        NewEvent("a", {"name": "bad\x00name"})
+    assert NewEvent("a", {"x": "a\\u0000 literal"}).payload == {"x": "a\\u0000 literal"}
+    assert NewEvent("a", {"t": (1, 2)}).payload == {"t": [1, 2]}  # as a reader will load it
 
 
 def test_invalid_events_cannot_be_built() -> None:

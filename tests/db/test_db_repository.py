@@ -150,8 +150,10 @@ async def test_games_codes_status_and_recovery_listing(repo: Repository, monkeyp
     assert [g.id for g in await repo.list_running_games()] == [second.id, third.id]
     assert [g.id for g in await repo.list_games(status=GameStatus.FINISHED)] == [first.id]
     assert len(await repo.list_games()) == 3
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, match="no quiz"):
         await repo.create_game(quiz_id + 999)
+    with pytest.raises(NotFoundError, match="no user"):
+        await repo.create_game(quiz_id, host_id=424242)
 
 
 async def test_teams_join_and_rejoin(repo: Repository) -> None:
