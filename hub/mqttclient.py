@@ -7,13 +7,18 @@ plus delayed ACK), so every client we make sets it.
 from __future__ import annotations
 
 import socket
+import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 from pydantic import SecretStr
 
-__all__ = ["BrokerAddress", "BrokerUrlError", "make_client", "parse_broker_url"]
+if TYPE_CHECKING:
+    import paho.mqtt.client as mqtt
+
+__all__ = ["BrokerAddress", "BrokerUrlError", "StampedClient", "arrival_us", "make_client", "parse_broker_url"]
 
 NODELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -38,6 +43,28 @@ class BrokerAddress:
     def __str__(self) -> str:
         who = f"{self.username}@" if self.username else ""
         return f"mqtt://{who}{self.host}:{self.port}"
+
+
+class StampedClient(aiomqtt.Client):
+    """An aiomqtt client that stamps each message with the hub clock the moment paho hands it over.
+
+    aiomqtt queues messages until the receive loop takes them; stamping at dequeue would add that queueing time
+    (a busy hub: milliseconds) to every buzz's arrival and every sync reply's round-trip, which loosens the clock
+    bounds and, through the no-time-travel clamp, can cost an honest press its place.
+    """
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        stamp = time.monotonic_ns() // 1000
+        before = self._queue.qsize()
+        super()._on_message(client, userdata, message)
+        if self._queue.qsize() > before:  # not dropped by a full queue: stamp the message just queued
+            self._queue._queue[-1]._quizhub_arrival_us = stamp  # type: ignore[attr-defined]  # noqa: SLF001
+
+
+def arrival_us(message: aiomqtt.Message) -> int:
+    """When a message reached this process (StampedClient), else now."""
+    stamp = getattr(message, "_quizhub_arrival_us", None)
+    return int(stamp) if stamp is not None else time.monotonic_ns() // 1000
 
 
 def parse_broker_url(url: str) -> BrokerAddress:
@@ -67,8 +94,8 @@ def make_client(
     keepalive: int = 30,
     max_queued_incoming: int | None = 10_000,
 ) -> aiomqtt.Client:
-    """An aiomqtt client with TCP_NODELAY and the address's login."""
-    return aiomqtt.Client(
+    """An aiomqtt client with TCP_NODELAY, the address's login, and arrival stamps (see StampedClient)."""
+    return StampedClient(
         address.host,
         address.port,
         username=address.username,

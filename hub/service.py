@@ -334,8 +334,11 @@ class HubService:
 
     async def _on_buzz(self, device: str, buzz: Buzz, msg: Incoming) -> None:
         link = self.links.setdefault(device, _DeviceLink())
-        if buzz.boot != link.boot:
+        if buzz.boot != link.boot:  # it rebooted without telling us: start its clock afresh
             link.boot, link.clock = buzz.boot, ClockModel()
+            link.pending.clear()
+            self.planner.online(device, msg.arrival_us)
+            self._wake.set()
         inp = BuzzIn(device=device, boot=buzz.boot, seq=buzz.seq, t_dev=float(buzz.t_us), arrival_us=msg.arrival_us)
         rt = self.game_of(device)
         if rt is not None:

@@ -137,7 +137,8 @@ class VirtualBuzzer:
                 backoff = min(backoff * 2, 5.0)
 
     async def _on_connect(self, client: aiomqtt.Client) -> None:
-        status = {"state": "online", "fw": FIRMWARE, "rssi": -50 - self._rng.randint(0, 30), "battery_mv": 3900}
+        status = {"state": "online", "fw": FIRMWARE, "rssi": -50 - self._rng.randint(0, 30), "battery_mv": 3900,
+                  "boot": self.boot}
         await client.publish(self._topic("status"), json.dumps(status), qos=1, retain=True)
         for leaf in ("cmd", "sync", "error"):
             await client.subscribe(self._topic(leaf), qos=1)
@@ -171,7 +172,7 @@ class VirtualBuzzer:
         if self._lost():
             return
         await self._delay()
-        reply = {"n": msg.get("n"), "t1": msg.get("t1"), "t2": t2, "t3": self.clock.now_us()}
+        reply = {"n": msg.get("n"), "t1": msg.get("t1"), "t2": t2, "t3": self.clock.now_us(), "boot": self.boot}
         await client.publish(self._topic("sync/reply"), json.dumps(reply))
 
     async def _command(self, client: aiomqtt.Client, msg: dict[str, Any]) -> None:

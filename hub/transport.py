@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import aiomqtt
 
-from hub.mqttclient import make_client
+from hub.mqttclient import arrival_us, make_client
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -135,7 +135,7 @@ class MqttTransport:
         async for message in client.messages:
             payload = message.payload
             raw = payload if isinstance(payload, bytes) else str(payload).encode()
-            incoming = Incoming(str(message.topic), raw, hub_now_us(), bool(message.retain))
+            incoming = Incoming(str(message.topic), raw, arrival_us(message), bool(message.retain))
             self.counters["received"] += 1
             try:
                 await self.handler(incoming)
