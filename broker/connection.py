@@ -177,6 +177,11 @@ class Connection(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt is untyp
         """Called by the broker once the closed connection is fully cleaned up (Will sent, session saved)."""
         self._finished.set()
 
+    @property
+    def finished(self) -> bool:
+        """Whether the connection has closed and the broker has cleaned up after it."""
+        return self._finished.is_set()
+
     async def wait_finished(self) -> None:
         """Wait until the connection has closed and the broker has cleaned up after it."""
         await self._finished.wait()

@@ -341,15 +341,19 @@ class HardenedBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
         existing = self._sessions.get(cid)
         if existing is not None:
             old_session, old_conn = existing
+            # `not finished` rather than `open`: a connection whose socket closed may still be sending its Will.
+            live = isinstance(old_conn, Connection) and not old_conn.finished
             if _owner(old_session) != owner:
-                if isinstance(old_conn, Connection) and old_conn.open:
+                if live and old_conn.open:
                     log.warning("refusing connection: client id in use by another login",
                                 extra={**where, "client_id": cid, "user": principal.name})
                     await _refuse(writer, wire.CONNACK_IDENTIFIER_REJECTED)
                     return None
+                if live:
+                    await old_conn.wait_finished()
                 log.warning("discarding offline session of another login", extra={**where, "client_id": cid})
                 self._discard_session(cid)
-            elif isinstance(old_conn, Connection) and old_conn.open:
+            elif live:
                 log.info("client id connected again: closing the older connection", extra={**where, "client_id": cid})
                 # Mosquitto's rule: the old Will goes out if either connection is a clean session.
                 old_conn.abort("taken over", send_will=bool(old_session.clean_session or connect.clean_session))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
+import os
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Callable
@@ -110,13 +111,42 @@ async def private_mosquitto(tmp: Path, root: str, *, allow_anonymous: bool = Fal
         proc.wait(5)
 
 
-@pytest.fixture(params=["quizhub", pytest.param("mosquitto", marks=pytest.mark.mosquitto)])
+@contextlib.asynccontextmanager
+async def stock_amqtt(root: str) -> AsyncIterator[Target]:
+    """Plain amqtt 0.12.1 as its docs configure it (auth plugin with allow_anonymous false, $SYS every second).
+
+    Opt-in (QUIZHUB_TEST_STOCK_AMQTT=1): the parity tests run against it to show that they fail without our fixes.
+    """
+    from amqtt.broker import Broker  # noqa: PLC0415
+
+    port = free_port()
+    stock = Broker({
+        "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": False},
+                    "amqtt.plugins.sys.broker.BrokerSysPlugin": {"sys_interval": 1}},
+    })
+    await stock.start()
+    try:
+        yield Target("amqtt-stock", port, root, {name: f"pw-{name}" for name in USERS})
+    finally:
+        await stock.shutdown()
+
+
+TARGETS = ["quizhub", pytest.param("mosquitto", marks=pytest.mark.mosquitto)]
+if os.environ.get("QUIZHUB_TEST_STOCK_AMQTT") == "1":
+    TARGETS.append("amqtt-stock")
+
+
+@pytest.fixture(params=TARGETS)
 async def target(request: pytest.FixtureRequest, data_dir: Path, topic_root: str,
                  tmp_path: Path) -> AsyncIterator[Target]:
     """The same logins and ACL on the embedded broker and on a private Mosquitto."""
     if request.param == "quizhub":
         async with embedded(data_dir, topic_root) as (b, passwords):
             yield Target("quizhub", b.port, topic_root, passwords, {"broker": b})
+    elif request.param == "amqtt-stock":
+        async with stock_amqtt(topic_root) as t:
+            yield t
     else:
         async with private_mosquitto(tmp_path / "mosquitto", topic_root) as t:
             yield t
