@@ -77,6 +77,7 @@ class VirtualBuzzer:
         clock: DeviceClock | None = None,
         boot: int = 1,
         jitter_ms: float = 0.0,
+        jitter_on_buzz: bool = True,
         loss: float = 0.0,
         rng: random.Random | None = None,
         on_observe: Callable[[Observation], None] | None = None,
@@ -87,6 +88,7 @@ class VirtualBuzzer:
         self.clock = clock or DeviceClock()
         self.boot = boot
         self.jitter_ms = jitter_ms
+        self.jitter_on_buzz = jitter_on_buzz
         self.loss = loss
         self._rng = rng or random.Random()  # noqa: S311 - simulation noise, not security
         self._on_observe = on_observe
@@ -213,7 +215,8 @@ class VirtualBuzzer:
         if client is None or not self.connected.is_set():
             self._pending.append(buzz)
             return buzz
-        await self._delay()
+        if self.jitter_on_buzz:
+            await self._delay()
         try:
             await client.publish(self._topic("buzz"), json.dumps(buzz), qos=1)
         except aiomqtt.MqttError:

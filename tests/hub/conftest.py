@@ -139,9 +139,10 @@ class Arena:
     stack: AsyncExitStack
 
     async def buzzer(self, device: str, *, offset_us: int = 0, drift_ppm: float = 0.0, jitter_ms: float = 0.0,
-                     boot: int = 1) -> VirtualBuzzer:
+                     jitter_on_buzz: bool = True, boot: int = 1) -> VirtualBuzzer:
         b = VirtualBuzzer(device, self.env.address(device, Role.DEVICE), root=self.env.root,
-                          clock=DeviceClock(offset_us=offset_us, drift_ppm=drift_ppm), jitter_ms=jitter_ms, boot=boot)
+                          clock=DeviceClock(offset_us=offset_us, drift_ppm=drift_ppm), jitter_ms=jitter_ms,
+                          jitter_on_buzz=jitter_on_buzz, boot=boot)
         task = asyncio.create_task(b.run())
         self.stack.callback(task.cancel)
         async with asyncio.timeout(10):

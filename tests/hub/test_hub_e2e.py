@@ -1,0 +1,141 @@
+"""A game played end to end through a real broker and a real database, with simulated ESP32 buzzers.
+
+Runs on {embedded amqtt, this machine's Mosquitto} × {SQLite, PostgreSQL}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+
+from hub.core.transitions import Phase
+
+if TYPE_CHECKING:
+    from hub.simulator import VirtualBuzzer
+    from tests.hub.conftest import Arena
+
+
+async def _synced(arena: Arena, *devices: str) -> None:
+    rt = arena.hub.service.games[arena.game_id]
+
+    def ready() -> bool:
+        rows = {r["device"]: r for r in rt.game.state_snapshot()["devices"]}
+        return all(rows.get(d, {}).get("synced") for d in devices)
+
+    await arena.hub.service.wait_for(ready, timeout=15)
+
+
+async def _setup_two_teams(arena: Arena, jitter_ms: float = 0.0) -> tuple[VirtualBuzzer, VirtualBuzzer]:
+    await arena.host.ok("add_team", team="red", name="Red <b>Team</b>")
+    await arena.host.ok("add_team", team="blue", name="Blue")
+    # Clock offsets far apart (device clocks start near zero at boot) and opposite drifts.
+    # Their links are jittery (the hub measures that through sync); the buzzes themselves are sent at once.
+    a = await arena.buzzer("bz-a", offset_us=3_000_000, drift_ppm=120.0, jitter_ms=jitter_ms, jitter_on_buzz=False)
+    b = await arena.buzzer("bz-b", offset_us=9_500_000_000, drift_ppm=-150.0, jitter_ms=jitter_ms,
+                           jitter_on_buzz=False)
+    await arena.host.ok("pair", device="bz-a", team="red")
+    await arena.host.ok("pair", device="bz-b", team="blue")
+    await a.wait_for("config")
+    await b.wait_for("config")
+    await _synced(arena, "bz-a", "bz-b")
+    return a, b
+
+
+@pytest.mark.slow
+async def test_earlier_device_press_wins_even_when_it_arrives_second(arena: Arena) -> None:
+    a, b = await _setup_two_teams(arena, jitter_ms=15.0)
+    await arena.host.ok("show")
+    await arena.host.ok("arm")
+    await a.wait_for("armed")
+    await b.wait_for("armed")
+
+    # Blue pressed 6 ms before red, but blue's buzz was held up (within the latency the hub measured on its
+    # link) and reaches the hub after red's: arrival order says red, device time says blue.
+    now_ns = time.monotonic_ns()
+    await a.press()
+    await b.press(t_us=b.clock.at(now_ns - 6_000_000))
+    rt = arena.hub.service.games[arena.game_id]
+    await arena.hub.service.wait_for(lambda: rt.game.phase is Phase.BUZZED, timeout=10)
+    ruling = rt.game.state_snapshot()["last_ruling"]
+    assert ruling["winner_team"] == "blue", ruling
+    assert not ruling["too_close"]
+    order = [r["team"] for r in ruling["order"]]
+    assert order == ["blue", "red"]
+    assert 3_000 < ruling["order"][1]["gap_us"] < 12_000  # the 6 ms, within clock error and jitter
+    # Every buzzer hears the ruling: the winner lights up, the other locks.
+    await b.wait_for("won")
+    await a.wait_for("locked")
+
+
+@pytest.mark.slow
+async def test_full_round_scores_logs_and_publishes_retained_state(arena: Arena) -> None:
+    a, b = await _setup_two_teams(arena)
+    await arena.host.ok("show")
+    await arena.host.ok("arm")
+    await a.wait_for("armed")
+    await a.press()
+    rt = arena.hub.service.games[arena.game_id]
+    await arena.hub.service.wait_for(lambda: rt.game.phase is Phase.BUZZED)
+    await arena.host.ok("judge", verdict="wrong")  # red is wrong: re-armed for blue only
+    await b.wait_for("armed")
+    await b.press()
+    await arena.hub.service.wait_for(
+        lambda: rt.game.phase is Phase.BUZZED and rt.game.state_snapshot()["answering_team"] == "blue"
+    )
+    reply = await arena.host.ok("judge", verdict="right")
+    assert reply["result"]["seq"] == rt.next_seq - 1
+    scores = dict(rt.game.scores)
+    q = rt.game.quiz.questions[0]
+    assert scores == {"red": -q.penalty, "blue": q.points}
+
+    # The log is continuous and replays into the same scores.
+    stored = await arena.hub.repo.load_events(arena.game_id)
+    assert [e.seq for e in stored] == list(range(1, len(stored) + 1))
+
+    # Retained state as a late subscriber (an OBS overlay) sees it.
+    from broker.credentials import Role  # noqa: PLC0415
+    from hub.mqttclient import make_client  # noqa: PLC0415
+
+    viewer = make_client(arena.env.address("overlay1", Role.INTEGRATOR), identifier="overlay1")
+    async with viewer:
+        await viewer.subscribe(f"{arena.env.root}/games/{arena.game_id}/scores", qos=1)
+        async with asyncio.timeout(5):
+            msg = await anext(aiter(viewer.messages))
+        board = json.loads(bytes(msg.payload))  # type: ignore[arg-type]
+        assert [(t["team"], t["score"], t["rank"]) for t in board["teams"]] == [
+            ("blue", q.points, 1), ("red", -q.penalty, 2)
+        ]
+        names = {t["team"]: t["name"] for t in board["teams"]}
+        assert names["red"] == "Red <b>Team</b>"  # user text travels verbatim; pages escape it
+
+
+async def test_bad_device_input_is_answered_on_its_error_topic_and_never_crashes(arena: Arena) -> None:
+    a = await arena.buzzer("bz-bad")
+    client = a._client
+    assert client is not None
+    await client.publish(f"{arena.env.root}/devices/bz-bad/buzz", b"{not json", qos=1)
+    err = await a.wait_for("error")
+    assert err.data["code"] == "malformed"
+    await client.publish(f"{arena.env.root}/devices/bz-bad/buzz", json.dumps({"seq": -1, "boot": 1, "t_us": 5}), qos=1)
+    err = await a.wait_for("error")
+    assert err.data["code"] == "invalid"
+    assert "seq" in err.data["message"]
+    # The hub still works: a host command succeeds afterwards.
+    await arena.host.ok("add_team", team="green", name="Green")
+
+
+async def test_host_command_errors_are_replied_with_a_sentence(arena: Arena) -> None:
+    reply = await arena.host.send("arm")  # nothing shown yet
+    assert not reply["ok"]
+    assert reply["error"]["code"] == "wrong_phase"
+    assert "lobby" in reply["error"]["message"]
+    reply = await arena.host.send("pair", device="nope", team="ghosts")
+    assert not reply["ok"]
+    assert "ghosts" in reply["error"]["message"]
+    reply = await arena.host.send("judge", verdict="maybe")  # schema violation, still answered
+    assert not reply["ok"]
+    assert reply["error"]["code"] == "invalid"
