@@ -1,6 +1,6 @@
 """A game played end to end through a real broker and a real database, with simulated ESP32 buzzers.
 
-Runs on {embedded amqtt, this machine's Mosquitto} × {SQLite, PostgreSQL}.
+Runs on {embedded amqtt, this machine's Mosquitto} x {SQLite, PostgreSQL}.
 """
 
 from __future__ import annotations
