@@ -37,6 +37,7 @@ const char* cmd_kind_name(CmdKind k) {
     case CmdKind::Lock: return "lock";
     case CmdKind::Arm: return "arm";
     case CmdKind::Reset: return "reset";
+    case CmdKind::Unpair: return "unpair";
   }
   return "?";
 }
@@ -212,9 +213,15 @@ bool raw_equal(Span a, Span b) {
   }
 }
 
-bool raw_equal(Span a, const char* lit) {
-  Span b{lit, std::strlen(lit)};  // literals used here contain no escapes
-  return raw_equal(a, b);
+/// Raw JSON string bytes vs a plain C string (compared after unescaping the former).
+bool raw_equal(Span a, const char* plain) {
+  Unescaper ua(a);
+  for (const char* q = plain;; ++q) {
+    const int x = ua.next();
+    const int y = static_cast<unsigned char>(*q);
+    if (y == 0) return x < 0;
+    if (x != y) return false;
+  }
 }
 
 /// Copies the decoded string into out (cap bytes incl. NUL). TooLong if it does not fit (unless truncating);
@@ -237,6 +244,26 @@ CodecError raw_copy(Span s, char* out, size_t cap, bool truncate = false) {
 class Reader {
  public:
   Reader(const char* p, size_t n) : p_(p), end_(p + n) {}
+
+  /// Over an already-validated array span: is every element a string, and is `plain` among them?
+  CodecError string_array_contains(const char* plain, bool& found) {
+    found = false;
+    ++p_;  // '['
+    for (;;) {
+      ws();
+      if (p_ >= end_) return CodecError::Syntax;
+      if (*p_ == ']') return CodecError::Ok;
+      if (*p_ == ',') {
+        ++p_;
+        continue;
+      }
+      if (*p_ != '"') return CodecError::WrongType;
+      Span s;
+      const CodecError e = string(s);
+      if (e != CodecError::Ok) return e;
+      if (plain != nullptr && *plain != '\0' && raw_equal(s, plain)) found = true;
+    }
+  }
 
   CodecError top_object(Object& obj) {
     if (p_ == nullptr) return CodecError::Empty;
@@ -528,7 +555,7 @@ CodecError opt_str(const Object& o, const char* key, bool& has, char* out, size_
 
 CodecError parse(const char* p, size_t n, Object& obj) { return Reader(p, n).top_object(obj); }
 
-CodecError decode_command(const char* p, size_t n, CmdMsg& out, bool device_topic) {
+CodecError decode_command(const char* p, size_t n, CmdMsg& out, bool device_topic, const char* my_team) {
   Object o;
   CodecError e = parse(p, n, o);
   if (e != CodecError::Ok) return e;
@@ -548,18 +575,32 @@ CodecError decode_command(const char* p, size_t n, CmdMsg& out, bool device_topi
     m.kind = CmdKind::Identify;
   } else if (device_topic && raw_equal(c->val, "win")) {
     m.kind = CmdKind::Win;
+  } else if (device_topic && raw_equal(c->val, "unpair")) {
+    m.kind = CmdKind::Unpair;
   } else {
     return CodecError::BadValue;
   }
   if ((e = opt_int(o, "q", m.has_q, m.q)) != CodecError::Ok) return e;
   if ((e = opt_str(o, "winner", m.has_winner, m.winner, sizeof m.winner)) != CodecError::Ok) return e;
   if (m.has_winner && !valid_topic_id(m.winner)) return CodecError::BadValue;
+  if (m.kind == CmdKind::Identify) {
+    if ((e = opt_int(o, "duration_ms", m.has_duration_ms, m.duration_ms)) != CodecError::Ok) return e;
+    if (m.has_duration_ms && (m.duration_ms < 1 || m.duration_ms > 60000)) return CodecError::BadValue;
+  }
+  if (m.kind == CmdKind::Arm) {
+    const Member* lo = find(o, "locked_out");
+    if (lo != nullptr && lo->type != JType::Null) {
+      if (lo->type != JType::Array) return CodecError::WrongType;
+      if ((e = Reader(lo->val.p, lo->val.n).string_array_contains(my_team, m.excluded)) != CodecError::Ok) return e;
+    }
+  }
   if (m.kind == CmdKind::Config) {
     if ((e = opt_str(o, "game", m.has_game, m.game, sizeof m.game)) != CodecError::Ok) return e;
     if (!m.has_game) return CodecError::MissingField;
     // The game id becomes a topic level: anything that could widen a subscription is refused.
     if (!valid_topic_id(m.game)) return CodecError::BadValue;
     if ((e = opt_str(o, "team", m.has_team, m.team, sizeof m.team)) != CodecError::Ok) return e;
+    if (m.has_team && !valid_topic_id(m.team)) return CodecError::BadValue;
     char color[16];
     bool has_color = false;
     if ((e = opt_str(o, "color", has_color, color, sizeof color)) != CodecError::Ok) {
@@ -636,6 +677,10 @@ size_t encode_status(const StatusMsg& m, char* buf, size_t cap) {
       w.key("battery_mv", false);
       w.integer(m.battery_mv);
     }
+    if (m.has_boot) {
+      w.key("boot", false);
+      w.integer(m.boot);
+    }
   }
   w.put('}');
   return w.finish();
@@ -665,6 +710,10 @@ size_t encode_sync_reply(const SyncReplyMsg& m, char* buf, size_t cap) {
   w.integer(m.t2);
   w.key("t3", false);
   w.integer(m.t3);
+  if (m.has_boot) {
+    w.key("boot", false);
+    w.integer(m.boot);
+  }
   w.put('}');
   return w.finish();
 }
@@ -707,6 +756,10 @@ size_t encode_cmd(const CmdMsg& m, char* buf, size_t cap) {
     w.key("color", false);
     w.string(c);
   }
+  if (m.has_duration_ms) {
+    w.key("duration_ms", false);
+    w.integer(m.duration_ms);
+  }
   w.put('}');
   return w.finish();
 }
@@ -722,9 +775,11 @@ CodecError decode_sync(const char* p, size_t n, SyncMsg& out) {
   return CodecError::Ok;
 }
 
-CodecError decode_cmd(const char* p, size_t n, CmdMsg& out) { return decode_command(p, n, out, true); }
+CodecError decode_cmd(const char* p, size_t n, CmdMsg& out) { return decode_command(p, n, out, true, nullptr); }
 
-CodecError decode_buzzers(const char* p, size_t n, CmdMsg& out) { return decode_command(p, n, out, false); }
+CodecError decode_buzzers(const char* p, size_t n, CmdMsg& out, const char* my_team) {
+  return decode_command(p, n, out, false, my_team);
+}
 
 CodecError decode_hub_error(const char* p, size_t n, HubErrorMsg& out) {
   Object o;
@@ -763,6 +818,10 @@ CodecError decode_sync_reply(const char* p, size_t n, SyncReplyMsg& out) {
   if ((e = req_int(o, "t1", m.t1)) != CodecError::Ok) return e;
   if ((e = req_int(o, "t2", m.t2)) != CodecError::Ok) return e;
   if ((e = req_int(o, "t3", m.t3)) != CodecError::Ok) return e;
+  int64_t boot = 0;
+  if ((e = opt_int(o, "boot", m.has_boot, boot)) != CodecError::Ok) return e;
+  if (m.has_boot && (boot < 0 || boot > UINT32_MAX)) return CodecError::BadValue;
+  m.boot = static_cast<uint32_t>(boot);
   out = m;
   return CodecError::Ok;
 }

@@ -34,7 +34,7 @@ const char* codec_error_name(CodecError e);
 
 constexpr size_t kMaxDepth = 8;
 constexpr size_t kMaxKeys = 16;
-constexpr size_t kIdCap = 48;     // device, game and team ids, including the terminating NUL
+constexpr size_t kIdCap = 65;     // device, game and team ids (the hub allows 64 bytes), including the NUL
 constexpr size_t kTextCap = 96;   // free text (hub error message), including NUL
 
 struct Rgb {
@@ -52,6 +52,8 @@ struct StatusMsg {
   int32_t rssi = 0;         // dBm
   bool has_battery = false;
   int32_t battery_mv = 0;
+  bool has_boot = false;
+  uint32_t boot = 0;        // lets the hub reset this device's clock model on a reboot
 };
 
 struct BuzzMsg {
@@ -66,6 +68,8 @@ struct SyncReplyMsg {
   int64_t t1 = 0;  // hub µs, echoed
   int64_t t2 = 0;  // device µs at receipt
   int64_t t3 = 0;  // device µs at send
+  bool has_boot = false;
+  uint32_t boot = 0;  // a sample from another boot belongs to another clock
 };
 
 size_t encode_status(const StatusMsg& m, char* buf, size_t cap);
@@ -79,7 +83,7 @@ struct SyncMsg {
   int64_t t1 = 0;
 };
 
-enum class CmdKind : uint8_t { Config, Identify, Win, Lock, Arm, Reset };
+enum class CmdKind : uint8_t { Config, Identify, Win, Lock, Arm, Reset, Unpair };
 const char* cmd_kind_name(CmdKind k);
 
 /// A command on {root}/devices/{dev}/cmd or {root}/games/{game}/buzzers.
@@ -95,6 +99,9 @@ struct CmdMsg {
   char team[kIdCap] = {};        // config
   bool has_color = false;
   Rgb color;                     // config: "#rgb" or "#rrggbb"
+  bool has_duration_ms = false;
+  int64_t duration_ms = 0;       // identify: 1..60000
+  bool excluded = false;         // buzzers arm: my team is in "locked_out" (re-open after a wrong answer)
 };
 
 /// {"code":"...","message":"..."} on {root}/devices/{dev}/error.
@@ -104,10 +111,11 @@ struct HubErrorMsg {
 };
 
 CodecError decode_sync(const char* p, size_t n, SyncMsg& out);
-/// Device commands: config, identify, win, lock, arm, reset.
+/// Device commands: config, identify, win, lock, arm, reset, unpair.
 CodecError decode_cmd(const char* p, size_t n, CmdMsg& out);
-/// Game broadcast: arm, lock, reset only.
-CodecError decode_buzzers(const char* p, size_t n, CmdMsg& out);
+/// Game broadcast: arm, lock, reset only. my_team (may be null/empty) is looked up in an arm's "locked_out"
+/// array of team ids, setting out.excluded.
+CodecError decode_buzzers(const char* p, size_t n, CmdMsg& out, const char* my_team = nullptr);
 CodecError decode_hub_error(const char* p, size_t n, HubErrorMsg& out);
 
 /// Encoders for the messages the hub sends; used by tests (round trips) and tools, not by the device.

@@ -192,6 +192,8 @@ void Device::publish_status() {
   m.rssi = rssi_;
   m.has_battery = has_battery_;
   m.battery_mv = battery_mv_;
+  m.has_boot = true;
+  m.boot = cfg_.boot;
   char buf[128];
   const size_t n = encode_status(m, buf, sizeof buf);
   if (n > 0) fx_.publish(t_status_, buf, n, 1, true);
@@ -209,6 +211,8 @@ void Device::message(const char* topic, const char* payload, size_t len, int64_t
       fx_.on_rejected(TopicKind::Sync, e);
       return;
     }
+    pending.has_boot = true;
+    pending.boot = cfg_.boot;
     char buf[128];
     // t3 is read as late as possible: immediately before the publish call.
     const size_t n = sync_reply(pending, clock_.now_us(), buf, sizeof buf);
@@ -229,7 +233,7 @@ void Device::message(const char* topic, const char* payload, size_t len, int64_t
   }
   if (pairing_.paired && std::strcmp(topic, t_buzzers_) == 0) {
     CmdMsg m;
-    const CodecError e = decode_buzzers(payload, len, m);
+    const CodecError e = decode_buzzers(payload, len, m, pairing_.team);
     if (e != CodecError::Ok) {
       ++rejected_;
       fx_.on_rejected(TopicKind::Buzzers, e);
@@ -259,15 +263,19 @@ void Device::on_cmd(const CmdMsg& m, int64_t t_rx_us) {
     case CmdKind::Config:
       configure(m);
       return;
+    case CmdKind::Unpair:
+      unpair();
+      return;
     case CmdKind::Identify:
       identifying_ = true;
-      identify_until_us_ = t_rx_us + cfg_.identify_us;
+      identify_until_us_ = t_rx_us + (m.has_duration_ms ? m.duration_ms * 1000 : cfg_.identify_us);
       fx_.on_identify();
       fx_.piezo(PiezoPattern::Identify);
       refresh_led();
       return;
     case CmdKind::Arm:
-      apply(RoundInput::Arm, &m);
+      // A re-open that excludes my team (it answered wrong) locks this buzzer instead of arming it.
+      apply(m.excluded ? RoundInput::Lock : RoundInput::Arm, &m);
       return;
     case CmdKind::Lock: {
       const bool me = m.has_winner && std::strcmp(m.winner, id_) == 0;
@@ -305,6 +313,16 @@ void Device::configure(const CmdMsg& m) {
     // A new game starts a new round context.
     apply(RoundInput::Reset, nullptr);
   }
+  refresh_led();
+}
+
+void Device::unpair() {
+  if (pairing_.paired && conn_ == Conn::Online) fx_.unsubscribe(t_buzzers_);
+  pairing_ = Pairing{};
+  t_buzzers_[0] = '\0';
+  fx_.save_pairing(pairing_);
+  fx_.on_config(pairing_);
+  apply(RoundInput::Reset, nullptr);
   refresh_led();
 }
 

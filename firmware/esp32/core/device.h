@@ -132,6 +132,7 @@ class Device {
   void accepted_press(int64_t t_us);
   void on_cmd(const CmdMsg& m, int64_t t_rx_us);
   void configure(const CmdMsg& m);
+  void unpair();
   void send_buzz(BuzzQueue::Entry& e, bool resend);
   void publish_status();
   void refresh_led();

@@ -242,6 +242,8 @@ class HostBuzzer final : public Effects {
     mosq_ = mosquitto_new(opt_.id.c_str(), true, this);
     if (mosq_ == nullptr) return false;
     mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    // A buzz is one small packet that must leave now: without this, Nagle + delayed ACK adds ~40 ms.
+    mosquitto_int_option(mosq_, MOSQ_OPT_TCP_NODELAY, 1);
     mosquitto_connect_callback_set(mosq_, [](mosquitto*, void* self, int rc) { static_cast<HostBuzzer*>(self)->on_connect(rc); });
     mosquitto_disconnect_callback_set(mosq_, [](mosquitto*, void* self, int rc) { static_cast<HostBuzzer*>(self)->on_disconnect(rc); });
     mosquitto_message_callback_set(mosq_, [](mosquitto*, void* self, const mosquitto_message* m) {

@@ -23,7 +23,9 @@ CodecError decode_exact(Fn fn, const std::string& s, Msg& out) {
 }
 
 CodecError cmd(const std::string& s, CmdMsg& m) { return decode_exact(decode_cmd, s, m); }
-CodecError buzzers(const std::string& s, CmdMsg& m) { return decode_exact(decode_buzzers, s, m); }
+CodecError buzzers(const std::string& s, CmdMsg& m) {
+  return decode_exact([](const char* p, size_t n, CmdMsg& o) { return decode_buzzers(p, n, o); }, s, m);
+}
 CodecError sync(const std::string& s, SyncMsg& m) { return decode_exact(decode_sync, s, m); }
 
 std::string enc_buzz(const BuzzMsg& m) {
@@ -159,7 +161,8 @@ TEST_CASE("malformed and disallowed inputs are rejected with their error code") 
       {"{\"cmd\":\"config\",\"game\":\"g1\",\"color\":\"red\"}", CodecError::BadValue},
       {"{\"cmd\":\"config\",\"game\":\"g1\",\"color\":\"#12345g\"}", CodecError::BadValue},
       {"{\"cmd\":\"config\",\"game\":\"g1\",\"color\":\"#1234567890\"}", CodecError::BadValue},
-      {"{\"cmd\":\"config\",\"game\":\"gggggggggggggggggggggggggggggggggggggggggggggggggggggggg\"}",
+      // 65 bytes: one over the hub's 64-byte ids.
+      {"{\"cmd\":\"config\",\"game\":\"ggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggg\"}",
        CodecError::TooLong},
   };
   for (const Case& c : cases) {
@@ -183,6 +186,43 @@ TEST_CASE("malformed and disallowed inputs are rejected with their error code") 
   many += "}";
   CHECK(cmd(many, m) == CodecError::TooManyKeys);
   CHECK(decode_cmd(nullptr, 0, m) == CodecError::Empty);
+}
+
+TEST_CASE("buzzers arm: locked_out is searched for my team, and must be an array of strings") {
+  CmdMsg m;
+  const std::string arm = R"({"cmd":"arm","q":2,"locked_out":["t1", "t\u0033" ,"t9"]})";
+  REQUIRE(decode_exact([](const char* p, size_t n, CmdMsg& o) { return decode_buzzers(p, n, o, "t3"); }, arm, m) ==
+          CodecError::Ok);
+  CHECK(m.excluded);
+  REQUIRE(decode_exact([](const char* p, size_t n, CmdMsg& o) { return decode_buzzers(p, n, o, "t4"); }, arm, m) ==
+          CodecError::Ok);
+  CHECK_FALSE(m.excluded);
+  REQUIRE(decode_exact([](const char* p, size_t n, CmdMsg& o) { return decode_buzzers(p, n, o, nullptr); }, arm, m) ==
+          CodecError::Ok);
+  CHECK_FALSE(m.excluded);
+  CHECK(buzzers(R"({"cmd":"arm","locked_out":[]})", m) == CodecError::Ok);
+  CHECK(buzzers(R"({"cmd":"arm","locked_out":[1]})", m) == CodecError::WrongType);
+  CHECK(buzzers(R"({"cmd":"arm","locked_out":[["t3"]]})", m) == CodecError::WrongType);
+  CHECK(buzzers(R"({"cmd":"arm","locked_out":{"t3":1}})", m) == CodecError::WrongType);
+  // Other commands ignore it, as they ignore any unknown key.
+  CHECK(buzzers(R"({"cmd":"lock","locked_out":5})", m) == CodecError::Ok);
+}
+
+TEST_CASE("sync reply and status carry the boot counter when set") {
+  char b[160];
+  SyncReplyMsg r{1, 2, 3, 4, true, 9};
+  REQUIRE(encode_sync_reply(r, b, sizeof b) > 0);
+  CHECK(std::string(b) == R"({"n":1,"t1":2,"t2":3,"t3":4,"boot":9})");
+  SyncReplyMsg back;
+  REQUIRE(decode_sync_reply(b, std::strlen(b), back) == CodecError::Ok);
+  CHECK(back.has_boot);
+  CHECK(back.boot == 9);
+  StatusMsg st;
+  st.fw = "2.0";
+  st.has_boot = true;
+  st.boot = 4;
+  REQUIRE(encode_status(st, b, sizeof b) > 0);
+  CHECK(std::string(b) == R"({"state":"online","fw":"2.0","boot":4})");
 }
 
 TEST_CASE("int64 boundaries are exact") {
@@ -287,11 +327,11 @@ std::string object(Rng& rng, std::vector<std::pair<std::string, std::string>> me
 TEST_CASE("property: commands survive random re-serialisation (order, whitespace, escapes, unknown keys)") {
   Rng rng(test_seed());
   CAPTURE(test_seed());
-  static const CmdKind kKinds[] = {CmdKind::Config, CmdKind::Identify, CmdKind::Win,
-                                   CmdKind::Lock,   CmdKind::Arm,      CmdKind::Reset};
+  static const CmdKind kKinds[] = {CmdKind::Config, CmdKind::Identify, CmdKind::Win,   CmdKind::Lock,
+                                   CmdKind::Arm,    CmdKind::Reset,    CmdKind::Unpair};
   for (int it = 0; it < iterations(3000); ++it) {
     CmdMsg want;
-    want.kind = rng.pick(kKinds, 6);
+    want.kind = rng.pick(kKinds, 7);
     std::vector<std::pair<std::string, std::string>> mem;
     mem.emplace_back("cmd", json_str(rng, cmd_kind_name(want.kind)));
     if (rng.coin()) {

@@ -122,7 +122,7 @@ TEST_CASE("start connects; connected publishes retained status, subscribes, show
   REQUIRE(st.size() == 1);
   CHECK(st[0].retain);
   CHECK(st[0].qos == 1);
-  CHECK(st[0].payload == R"({"state":"online","fw":"1.0.0","rssi":-61,"battery_mv":3870})");
+  CHECK(st[0].payload == R"({"state":"online","fw":"1.0.0","rssi":-61,"battery_mv":3870,"boot":3})");
   CHECK(r.fx.subs == std::vector<std::string>{"qz/devices/dev1/cmd", "qz/devices/dev1/sync", "qz/devices/dev1/error"});
   CHECK(r.fx.leds.back().pattern == LedPattern::Unpaired);
   char will[32];
@@ -254,7 +254,7 @@ TEST_CASE("sync: t2 is the receipt time, t3 the clock when the reply is handed t
   r.msg("qz/devices/dev1/sync", R"({"n":42,"t1":1000000000})", 777000);
   const auto rep = r.fx.on("qz/devices/dev1/sync/reply");
   REQUIRE(rep.size() == 1);
-  CHECK(rep[0].payload == R"({"n":42,"t1":1000000000,"t2":777000,"t3":777777})");
+  CHECK(rep[0].payload == R"({"n":42,"t1":1000000000,"t2":777000,"t3":777777,"boot":3})");
   CHECK(rep[0].qos == 0);
   CHECK_FALSE(rep[0].retain);
   r.msg("qz/devices/dev1/sync", R"({"n":"x","t1":1})", 1);
@@ -452,4 +452,43 @@ TEST_CASE("property: under a random storm of events no press is lost, duplicated
     uint32_t expect = 1;
     for (const auto& kv : sent) CHECK(kv.first == expect++);
   }
+}
+
+TEST_CASE("unpair forgets the game; identify honours duration_ms") {
+  Rig r;
+  r.online();
+  r.pair("g1");
+  r.msg("qz/devices/dev1/cmd", R"({"cmd":"unpair"})", 10);
+  CHECK(r.fx.unsubs == std::vector<std::string>{"qz/games/g1/buzzers"});
+  CHECK_FALSE(r.dev.pairing().paired);
+  CHECK_FALSE(r.fx.saved.back().paired);
+  CHECK(r.fx.leds.back().pattern == LedPattern::Unpaired);
+  r.msg("qz/games/g1/buzzers", R"({"cmd":"arm","q":1})", 20);
+  CHECK(r.dev.round_state() == RoundState::Idle);
+  // After a reconnect the old game is not subscribed again (it was subscribed once, when paired).
+  r.dev.disconnected(30);
+  const int64_t due = r.dev.next_deadline_us();
+  r.dev.tick(due);
+  r.dev.connected(due);
+  CHECK(std::count(r.fx.subs.begin(), r.fx.subs.end(), "qz/games/g1/buzzers") == 1);
+  r.msg("qz/devices/dev1/cmd", R"({"cmd":"identify","duration_ms":1500})", 1000000);
+  CHECK(r.dev.next_deadline_us() == 2500000);
+  r.msg("qz/devices/dev1/cmd", R"({"cmd":"identify","duration_ms":0})", 1000000);
+  CHECK(r.fx.rejected.back().second == CodecError::BadValue);
+}
+
+TEST_CASE("an arm that locks out my team locks this buzzer; other teams' lock-outs arm it") {
+  Rig r;
+  r.online();
+  r.pair("g1");  // team t3
+  r.msg("qz/games/g1/buzzers", R"({"cmd":"arm","q":2,"locked_out":["t1","t3"]})", 10);
+  CHECK(r.dev.round_state() == RoundState::Locked);
+  r.dev.press(1000000);
+  CHECK(r.fx.buzzes().empty());
+  r.msg("qz/games/g1/buzzers", R"({"cmd":"arm","q":3,"locked_out":["t1","t\u0033x"]})", 20);
+  CHECK(r.dev.round_state() == RoundState::Armed);
+  r.msg("qz/games/g1/buzzers", R"({"cmd":"arm","q":3,"locked_out":["t1",3]})", 30);
+  CHECK(r.fx.rejected.back().second == CodecError::WrongType);
+  r.msg("qz/games/g1/buzzers", R"({"cmd":"arm","q":3,"locked_out":"t3"})", 40);
+  CHECK(r.fx.rejected.back().second == CodecError::WrongType);
 }
