@@ -105,7 +105,8 @@ class Repository:
             session.add(quiz)
             await session.flush()
             for index, question in enumerate(data.questions):
-                session.add(_question_row(question, quiz_id=_id(quiz.id), position=index))
+                round_id = await _resolve_round(session, question, _id(quiz.id))
+                session.add(_question_row(question, quiz_id=_id(quiz.id), position=index, round_id=round_id))
         return quiz
 
     async def get_quiz(self, quiz_id: int) -> Quiz | None:
@@ -159,11 +160,11 @@ class Repository:
         """Add a question to a quiz; at the end unless ``data.position`` says where."""
         async with self._write() as session:
             quiz = await _get_or_raise(session, Quiz, quiz_id, "quiz")
-            await _check_round(session, data.round_id, quiz_id)
+            round_id = await _resolve_round(session, data, quiz_id)
             position = data.position
             if position is None:
                 position = await _next_position(session, Question, quiz_id)
-            row = _question_row(data, quiz_id=quiz_id, position=position)
+            row = _question_row(data, quiz_id=quiz_id, position=position, round_id=round_id)
             session.add(row)
             quiz.updated_at = utcnow()
         return row
@@ -185,8 +186,8 @@ class Repository:
         """Overwrite a question with ``data`` (keeping its position if ``data.position`` is None)."""
         async with self._write() as session:
             row = await _get_or_raise(session, Question, question_id, "question")
-            await _check_round(session, data.round_id, row.quiz_id)
-            fresh = _question_row(data, quiz_id=row.quiz_id, position=row.position)
+            round_id = await _resolve_round(session, data, row.quiz_id)
+            fresh = _question_row(data, quiz_id=row.quiz_id, position=row.position, round_id=round_id)
             for field in _QUESTION_FIELDS:
                 setattr(row, field, getattr(fresh, field))
             quiz = await _get_or_raise(session, Quiz, row.quiz_id, "quiz")
@@ -655,11 +656,10 @@ _QUESTION_FIELDS = (
 )
 
 
-def _question_row(data: QuestionCreate, *, quiz_id: int, position: int) -> Question:
+def _question_row(data: QuestionCreate, *, quiz_id: int, position: int, round_id: int | None) -> Question:
     values = data.model_dump(include=set(_QUESTION_FIELDS))
-    if data.position is not None:
-        position = data.position
-    values["position"] = position
+    values["position"] = position if data.position is None else data.position
+    values["round_id"] = round_id
     return Question(quiz_id=quiz_id, **values)
 
 
@@ -681,12 +681,25 @@ async def _next_position(session: AsyncSession, model: type[Round | Question], q
     return 0 if highest is None else int(highest) + 1
 
 
-async def _check_round(session: AsyncSession, round_id: int | None, quiz_id: int) -> None:
-    if round_id is None:
-        return
-    row = await session.get(Round, round_id)
-    if row is None or row.quiz_id != quiz_id:
-        raise NotFoundError(f"quiz {quiz_id} has no round with id {round_id}")
+async def _resolve_round(session: AsyncSession, data: QuestionCreate, quiz_id: int) -> int | None:
+    # The round a question goes into: checked by id, or found (or created, at the end) by title.
+    if data.round_id is not None:
+        row = await session.get(Round, data.round_id)
+        if row is None or row.quiz_id != quiz_id:
+            raise NotFoundError(f"quiz {quiz_id} has no round with id {data.round_id}")
+        return data.round_id
+    if data.round_title is None:
+        return None
+    found = await session.exec(
+        select(Round).where(Round.quiz_id == quiz_id, Round.title == data.round_title).order_by(col(Round.id))
+    )
+    existing = found.first()
+    if existing is not None:
+        return existing.id
+    created = Round(quiz_id=quiz_id, title=data.round_title, position=await _next_position(session, Round, quiz_id))
+    session.add(created)
+    await session.flush()
+    return created.id
 
 
 def _status_changes(status: GameStatus | None, now: datetime) -> dict[str, Any]:

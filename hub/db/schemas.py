@@ -47,14 +47,20 @@ class QuestionBase(SQLModel):
 class QuestionCreate(QuestionBase):
     """A new or replacement question; ``position`` None appends it at the end of the quiz.
 
+    Its round is ``round_id`` (an existing round of the quiz) or ``round_title`` (found or created by title).
+
     Answers by type: multiple choice, the index of the right choice; true/false, a bool; numeric, a number;
     buzzer and open text, the expected answer as text (optional: the host judges).
     """
 
     position: int | None = Field(default=None, ge=0)
+    round_title: str | None = Field(default=None, min_length=1, max_length=200)
+    """Put the question in the quiz's round with this title, creating the round if needed (for imports)."""
 
     @model_validator(mode="after")
     def _answer_fits_type(self) -> Self:
+        if self.round_id is not None and self.round_title is not None:
+            raise ValueError("give a question's round by round_id or by round_title, not both")
         kind, answer = self.type, self.answer
         if kind is QuestionType.MULTIPLE_CHOICE:
             choices = self.choices or []

@@ -51,7 +51,8 @@ async def test_quiz_with_questions_round_trips(repo: Repository) -> None:
     assert [q.position for q in questions] == [0, 1, 2, 3]
     shapes = [QuestionPublic.model_validate(q) for q in questions]
     for sent, got in zip([MC, TF, NUM, BUZZ], shapes, strict=True):
-        assert got.model_dump(exclude={"id", "quiz_id", "position"}) == sent.model_dump(exclude={"position"})
+        stored = got.model_dump(exclude={"id", "quiz_id", "position"})
+        assert stored == sent.model_dump(exclude={"position", "round_title"})
     assert questions[0].type is QuestionType.MULTIPLE_CHOICE  # stored as its value, read back as the enum
     assert questions[1].answer is False
     assert questions[1].choices is None  # SQL NULL, not the JSON text "null"
@@ -83,6 +84,41 @@ async def test_questions_add_replace_delete(repo: Repository) -> None:
     other = await _quiz_id(repo)
     with pytest.raises(NotFoundError, match="no round"):
         await repo.add_question(other, TF.model_copy(update={"round_id": round_.id}))
+
+
+async def test_quiz_import_with_round_titles_is_one_transaction(repo: Repository) -> None:
+    quiz = await repo.create_quiz(
+        QuizCreate(
+            title="Rounds",
+            questions=[
+                TF.model_copy(update={"round_title": "Warm-up"}),
+                NUM.model_copy(update={"round_title": "Science"}),
+                BUZZ.model_copy(update={"round_title": "Warm-up"}),
+                MC,
+            ],
+        )
+    )
+    assert quiz.id is not None
+    rounds = await repo.list_rounds(quiz.id)
+    assert [(r.title, r.position) for r in rounds] == [("Warm-up", 0), ("Science", 1)]
+    by_title = {r.id: r.title for r in rounds}
+    assert [by_title.get(q.round_id) for q in await repo.list_questions(quiz.id)] == [
+        "Warm-up",
+        "Science",
+        "Warm-up",
+        None,
+    ]
+    later = await repo.add_question(quiz.id, TF.model_copy(update={"round_title": "Science"}))
+    assert by_title[later.round_id] == "Science"  # type: ignore[index]
+    with pytest.raises(ValidationError, match="not both"):
+        QuestionCreate(type=QuestionType.BUZZER, text="?", round_id=1, round_title="x")
+
+
+async def test_a_failing_quiz_import_stores_nothing(repo: Repository) -> None:
+    bad = TF.model_copy(update={"round_id": 424242})  # names a round that does not exist
+    with pytest.raises(NotFoundError, match="no round"):
+        await repo.create_quiz(QuizCreate(title="Half", questions=[NUM, bad]))
+    assert await repo.list_quizzes() == []
 
 
 def test_invalid_questions_cannot_be_built() -> None:
