@@ -134,6 +134,9 @@ class Press:
     arrival_us: int
     one_way_bound_us: float
     raw_t: float
+    # No time travel: never earlier than arrival minus the sender's measured upward-delay bound. Derived once
+    # here because ranking reads it many times.
+    credited_us: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.device:
@@ -149,16 +152,12 @@ class Press:
             _check_finite(name, value)
             if value < 0:
                 raise ArbiterUsageError(f"press from {self.device!r}: {name}={value} must be >= 0")
+        object.__setattr__(self, "credited_us", float(max(self.t_hub_us, self.arrival_us - self.one_way_bound_us)))
 
     @property
     def key(self) -> tuple[str, int, int]:
         """Identity of a buzz: QoS 1 may deliver the same one twice."""
         return (self.device, self.boot, self.seq)
-
-    @property
-    def credited_us(self) -> float:
-        """No time travel: never earlier than arrival minus the sender's measured upward-delay bound."""
-        return float(max(self.t_hub_us, self.arrival_us - self.one_way_bound_us))
 
 
 def make_press(
@@ -320,6 +319,7 @@ class _State:
     seen: set[tuple[str, int, int]] = field(default_factory=set)
     best: dict[str, Press] = field(default_factory=dict)  # team -> earliest-credited valid press
     locked: set[str] = field(default_factory=set)  # teams locked out by a false start in this question
+    first_arrival: dict[str, int] = field(default_factory=dict)  # team -> earliest arrival of its valid presses
 
 
 class Arbiter:
@@ -333,6 +333,7 @@ class Arbiter:
         self._excluded = frozenset(excluded_teams)
         self._st = _State()
         self._ruling: Ruling | None = None
+        self._window_start: int | None = None  # earliest arrival among valid presses of teams still in
 
     @property
     def armed_at_us(self) -> int:
@@ -357,9 +358,9 @@ class Arbiter:
 
     def deadline_us(self) -> int | None:
         """When ``tick`` must next be called (None: nothing pending)."""
-        if self._ruling is not None or not self._st.best:
+        if self._ruling is not None or self._window_start is None:
             return None
-        return min(p.arrival_us for p in self._st.best.values()) + self._settings.grace_us
+        return self._window_start + self._settings.grace_us
 
     def tick(self, now_us: int) -> list[ArbiterEvent]:
         """Let time pass: returns ``[Ruling]`` once the grace window has ended, else ``[]``."""
@@ -373,43 +374,59 @@ class Arbiter:
         """Take one press; its arrival time also moves time forward (rules first if the window already ended)."""
         events: list[ArbiterEvent] = self.tick(p.arrival_us)
         st = self._st
-        credited = p.credited_us
         if p.key in st.seen:
             events.append(DuplicatePress(p))
-            return events
-        st.seen.add(p.key)
-        if p.team in self._excluded or p.team in st.locked:
+        elif p.team in self._excluded or p.team in st.locked:
+            st.seen.add(p.key)
             events.append(ExcludedPress(p, p.team))
-            return events
-        if credited < self._armed_at:
-            rule = self._settings.false_start
-            events.append(FalseStart(p, p.team, rule, credited, self._armed_at - credited))
-            if rule is FalseStartRule.LOCKOUT:
-                st.locked.add(p.team)
-                if self._ruling is None:
-                    st.best.pop(p.team, None)  # a lock-out outranks the team's valid press, whichever came first
-            return events
-        if self._ruling is not None:
-            events.append(self._late(p, credited))
-            return events
+        elif p.credited_us < self._armed_at:
+            st.seen.add(p.key)
+            events.append(self._false_start(p))
+        elif self._ruling is not None:
+            st.seen.add(p.key)
+            events.append(self._late(p))
+        else:
+            st.seen.add(p.key)
+            events.extend(self._in_window(p))
+        return events
+
+    def _false_start(self, p: Press) -> FalseStart:
+        st = self._st
+        rule = self._settings.false_start
+        if rule is FalseStartRule.LOCKOUT:
+            st.locked.add(p.team)
+            if self._ruling is None and st.best.pop(p.team, None) is not None:
+                # a lock-out outranks the team's valid press, whichever came first; the window then opens at the
+                # earliest arrival of the teams still in
+                del st.first_arrival[p.team]
+                self._window_start = min(st.first_arrival.values(), default=None)
+        return FalseStart(p, p.team, rule, p.credited_us, self._armed_at - p.credited_us)
+
+    def _in_window(self, p: Press) -> list[ArbiterEvent]:
+        st = self._st
+        # the window opens at the earliest arrival of any valid press, including ones a team's earlier-credited
+        # press later replaces, so the deadline does not depend on which of the two came first
+        if p.arrival_us < st.first_arrival.get(p.team, p.arrival_us + 1):
+            st.first_arrival[p.team] = p.arrival_us
+        if self._window_start is None or p.arrival_us < self._window_start:
+            self._window_start = p.arrival_us
         kept = st.best.get(p.team)
         if kept is None:
             st.best[p.team] = p
-            events.append(PressAccepted(p, credited))
-        elif _rank_key(p) < _rank_key(kept):
+            return [PressAccepted(p, p.credited_us)]
+        if _rank_key(p) < _rank_key(kept):
             st.best[p.team] = p
-            events.extend((PressAccepted(p, credited), SecondPressIgnored(kept, p)))
-        else:
-            events.append(SecondPressIgnored(p, kept))
-        return events
+            return [PressAccepted(p, p.credited_us), SecondPressIgnored(kept, p)]
+        return [SecondPressIgnored(p, kept)]
 
-    def _late(self, p: Press, credited: float) -> ArbiterEvent:
+    def _late(self, p: Press) -> ArbiterEvent:
         ruling = self._ruling
         assert ruling is not None
         same_team = next((r.press for r in ruling.order if r.press.team == p.team), None)
         if same_team is not None:
             return SecondPressIgnored(p, same_team)
         ref = ruling.winner or ruling.order[0]
+        credited = p.credited_us
         return LatePress(p, credited, credited - ref.credited_us, credited < ruling.order[0].credited_us)
 
     def _rule(self) -> Ruling:

@@ -182,7 +182,7 @@ class ClockModel:
     ``resolution_us``: how coarse the device's timestamps are (1 for µs counters, ~100-1000 for browsers).
     """
 
-    def __init__(self, *, window: int = 32, max_drift_ppm: float = 200.0, resolution_us: float = 1.0) -> None:
+    def __init__(self, *, window: int = 64, max_drift_ppm: float = 200.0, resolution_us: float = 1.0) -> None:
         if window < 2:
             raise ValueError(f"window={window} must keep at least 2 samples to measure drift (caller's setting)")
         if not (math.isfinite(max_drift_ppm) and max_drift_ppm > 0):
@@ -201,6 +201,7 @@ class ClockModel:
         self._ref_x = 0.0  # device µs
         self._ref_off = 0.0  # hub - device µs
         self._adds_since_rebuild = 0
+        self._rtt_range = (0.0, 0.0)  # (best, worst) round trip in the window, refreshed on every add
 
     # ------------------------------------------------------------------ inputs
 
@@ -224,14 +225,16 @@ class ClockModel:
             or self._adds_since_rebuild >= self._window  # keep the reference near the data
             or (dropped is not None and self._is_active(dropped.number))
         )
+        poly = self._poly
         if not needs_rebuild:
-            poly = self._poly
             for h in self._half_planes(stored):
                 poly = _clip(poly, h)
-            if poly:
-                self._poly = poly
-                return
-        self._rebuild()
+        if poly and not needs_rebuild:
+            self._poly = poly
+        else:
+            self._rebuild()
+        rtts = [st.sample.rtt_us for st in self._samples]
+        self._rtt_range = (min(rtts), max(rtts))
 
     # ------------------------------------------------------------------ outputs
 
@@ -292,7 +295,7 @@ class ClockModel:
     def best_rtt_us(self) -> float:
         """Smallest network round-trip among the kept samples."""
         self._require_synced()
-        return min(st.sample.rtt_us for st in self._samples)
+        return self._rtt_range[0]
 
     @property
     def one_way_bound_us(self) -> float:
@@ -304,7 +307,7 @@ class ClockModel:
         only make it larger by really answering slower.
         """
         self._require_synced()
-        return max(st.sample.rtt_us for st in self._samples)
+        return self._rtt_range[1]
 
     # ------------------------------------------------------------------ internals
 
