@@ -17,7 +17,17 @@ if TYPE_CHECKING:
 
     from hub.settings import Settings
 
-__all__ = ["build_app", "client_for"]
+__all__ = ["OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET", "OIDC_REDIRECT_URI", "OIDC_USERS", "build_app", "client_for"]
+
+OIDC_CLIENT_ID = "quizhub-test"
+OIDC_CLIENT_SECRET = "quizhub-test-secret-not-for-production"
+OIDC_REDIRECT_URI = "http://testserver/api/auth/oidc/callback"
+# Accounts of the test provider: login name → groups claim.
+OIDC_USERS = {
+    "olivia": ["staff", "quizhub-admins"],
+    "quentin": ["quizhub-quizmasters"],
+    "nora": ["staff"],
+}
 
 
 def build_app(settings: Settings, db: async_sessionmaker[AsyncSession]) -> FastAPI:
