@@ -18,6 +18,7 @@ Conventions the schemas and models share:
 from __future__ import annotations
 
 import json
+import math
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -74,6 +75,7 @@ __all__ = [
     "GameState",
     "HubStatus",
     "IdentifyCommand",
+    "JsonObject",
     "JudgeCommand",
     "Judgement",
     "Media",
@@ -121,6 +123,24 @@ def _unique(items: tuple[_T, ...]) -> tuple[_T, ...]:
         raise ValueError("items must be unique")
     return items
 
+
+def _finite(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    # Pydantic's JSON parser reads NaN/Infinity (and 1e400 as inf), which JSON has not; it would then write
+    # them as null. Refuse them so a free-form object round-trips exactly.
+    stack: list[JsonValue] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValueError("numbers must be finite (JSON has no NaN or Infinity)")
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return value
+
+
+JsonObject = Annotated[dict[str, JsonValue], AfterValidator(_finite)]
+"""A free-form JSON object (event data, command result)."""
 
 # Uniqueness is checked by _unique; this marker makes model_json_schema() say so too.
 _UNIQUE: Final = Field(json_schema_extra={"uniqueItems": True})
@@ -425,7 +445,7 @@ class GameEventEnvelope(_Message):
     seq: Annotated[int, Field(strict=True, ge=1, le=_I64_MAX)]
     ts_us: Micros
     type: Code
-    data: dict[str, JsonValue]
+    data: JsonObject
 
     @model_validator(mode="after")
     def _typed_data(self, info: ValidationInfo) -> Self:
@@ -636,7 +656,7 @@ class CommandReply(_Message):
     id: Id
     ok: StrictBool
     error: CommandError | None = None
-    result: dict[str, JsonValue] | None = None
+    result: JsonObject | None = None
 
     @model_validator(mode="after")
     def _error_iff_not_ok(self) -> Self:

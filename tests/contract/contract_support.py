@@ -309,3 +309,77 @@ def _from_type(tp: Any, meta: list[Any]) -> st.SearchStrategy[Any]:  # noqa: C90
     if origin is dict:
         return json_objects
     raise AssertionError(f"contract_support cannot generate a {tp!r}")
+
+
+# ------------------------------------------------------------------------------------------------ structure
+
+_ANNOTATIONS = {"title", "description", "examples", "default", "$id", "$schema", "$comment", "discriminator"}
+_CONDITIONALS = {"allOf", "if", "then", "else"}  # model validators; covered by explicit tests instead
+
+
+def normalized(node: Any, *, drop_conditionals: bool = True) -> Any:
+    """A schema reduced to its constraints, so pydantic's spelling and ours compare equal when they agree:
+    refs inlined (by the caller), annotations dropped, `anyOf [X, null]` → X (an absent field is how our
+    optionals are spelled; the wire refuses null either way), `type` dropped next to const/enum, anyOf → oneOf
+    (our alternatives never overlap), empty `additionalProperties` dropped, `required` sorted."""
+    if isinstance(node, list):
+        return [normalized(v, drop_conditionals=drop_conditionals) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _ANNOTATIONS or (drop_conditionals and key in _CONDITIONALS):
+            continue
+        out[key] = normalized(value, drop_conditionals=drop_conditionals)
+    if "anyOf" in out:
+        options = [o for o in out.pop("anyOf") if o != {"type": "null"}]
+        if len(options) == 1:
+            out.update(options[0])
+        else:
+            out["oneOf"] = options
+    if "const" in out or "enum" in out:
+        out.pop("type", None)
+    if out.get("additionalProperties") in ({}, True):
+        del out["additionalProperties"]
+    if "required" in out:
+        out["required"] = sorted(out["required"])
+    if "$defs" in out:
+        del out["$defs"]
+    return out
+
+
+def model_schema(model: type[BaseModel]) -> dict[str, Any]:
+    raw = model.model_json_schema(mode="validation")
+    defs = raw.get("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inline(defs[node["$ref"].rsplit("/", 1)[1]])
+            return {k: inline(v) for k, v in node.items() if k != "$defs"}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    return normalized(inline(raw))
+
+
+def file_schema(name: str) -> dict[str, Any]:
+    return normalized(inline_refs(schemas()[name], name))
+
+
+def differences(a: Any, b: Any, path: str = "") -> list[str]:
+    """Where two normalized schemas differ, as readable paths."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in sorted(set(a) | set(b)):
+            if key not in a:
+                out.append(f"{path}/{key}: only in the file schema: {b[key]!r}"[:200])
+            elif key not in b:
+                out.append(f"{path}/{key}: only in the model: {a[key]!r}"[:200])
+            else:
+                out.extend(differences(a[key], b[key], f"{path}/{key}"))
+        return out
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in differences(x, y, f"{path}/{i}")]
+    return [] if a == b else [f"{path or '/'}: model {a!r} != file {b!r}"[:200]]
