@@ -6,11 +6,21 @@ import stat
 from typing import TYPE_CHECKING
 
 import pytest
+from fastapi import HTTPException
+from starlette.websockets import WebSocket
 from web_testkit import build_app, client_for
 
 from hub.db.models import UserRole
 from hub.db.schemas import QuizCreate
-from web.auth import add_user, create_user, issue_display_token, issue_integrator_token, issue_team_token
+from web.auth import (
+    add_user,
+    authenticate_connection,
+    create_user,
+    issue_display_token,
+    issue_integrator_token,
+    issue_team_token,
+)
+from web.auth.csrf import origin_allowed
 from web.auth.keys import SECRET_KEY_FILE, load_secret_key
 from web.auth.passwords import PasswordTooShortError
 from web.auth.sessions import SESSION_COOKIE
@@ -18,6 +28,7 @@ from web.auth.users import InvalidUserNameError, UserExistsError
 
 if TYPE_CHECKING:
     import httpx
+    from fastapi import FastAPI
     from sqlalchemy.ext.asyncio import async_sessionmaker
     from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -295,3 +306,36 @@ def test_secret_key_file_is_private_and_stable(settings: Settings) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert load_secret_key(settings) == first
     assert len(first) >= 32
+
+
+async def test_websocket_connections_authenticate_the_same_way(app: FastAPI, repo: Repository) -> None:
+    """The WebSocket bridge calls authenticate_connection on its handshake: bearer header yes, URL token no."""
+    _team, token = await issue_team_token(repo, game_id=await _game(repo), name="Owls")
+
+    def handshake(headers: list[tuple[bytes, bytes]], query: bytes = b"") -> WebSocket:
+        scope = {"type": "websocket", "app": app, "path": "/ws", "query_string": query, "headers": headers,
+                 "scheme": "ws", "server": ("testserver", 80), "session": {}}
+        return WebSocket(scope, receive=_never, send=_never)
+
+    principal = await authenticate_connection(handshake([(b"authorization", f"Bearer {token}".encode())]))
+    assert principal is not None
+    assert principal.role.value == "team"
+    assert await authenticate_connection(handshake([])) is None
+    with pytest.raises(HTTPException) as refused:
+        await authenticate_connection(handshake([], query=f"access_token={token}".encode()))
+    assert refused.value.status_code == 400
+    assert origin_allowed(handshake([(b"origin", b"http://testserver")]), app.state.settings)
+    assert not origin_allowed(handshake([(b"origin", b"https://evil.example")]), app.state.settings)
+
+
+async def _never(*_args: object) -> dict[str, object]:
+    raise AssertionError("the handshake must not touch the socket")
+
+
+async def test_openapi_lists_the_auth_routes(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/api/openapi.json")).json()
+    login = spec["paths"]["/api/auth/login"]["post"]
+    assert set(login["requestBody"]["content"]) == {"application/json", "application/x-www-form-urlencoded"}
+    for path in ("/api/auth/logout", "/api/auth/me", "/api/auth/setup", "/api/auth/oidc/login",
+                 "/api/auth/oidc/callback"):
+        assert path in spec["paths"]

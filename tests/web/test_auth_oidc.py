@@ -69,6 +69,16 @@ async def _sign_in(browser: httpx.AsyncClient, login: str, next_path: str = "/")
 
 
 async def test_sign_in_maps_groups_to_a_role_and_starts_a_session(oidc_app: FastAPI) -> None:
+    # The provider keeps scope claims out of the ID token (as the spec says), so the groups come from userinfo.
+    client = oidc_app.state.auth.oidc.client
+    real_userinfo = client.userinfo
+    userinfo_calls: list[object] = []
+
+    async def spy(**kwargs: object) -> object:
+        userinfo_calls.append(kwargs)
+        return await real_userinfo(**kwargs)
+
+    client.userinfo = spy
     async with client_for(oidc_app) as browser:
         first = await browser.get("/api/auth/oidc/login", params={"next": "/host"})
         assert first.status_code == 302
@@ -87,6 +97,7 @@ async def test_sign_in_maps_groups_to_a_role_and_starts_a_session(oidc_app: Fast
         principal = me.json()["principal"]
         assert (principal["kind"], principal["name"], principal["role"]) == ("user", "olivia", "admin")
         assert me.json()["csrf_token"]
+    assert len(userinfo_calls) == 1
 
 
 async def test_quizmaster_group_and_identity_by_issuer_and_subject(
