@@ -17,7 +17,7 @@ import logging
 import struct
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from amqtt.adapters import ReaderAdapter, StreamWriterAdapter, WriterAdapter
+from amqtt.adapters import ReaderAdapter, StreamReaderAdapter, StreamWriterAdapter, WriterAdapter
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.session import OutgoingApplicationMessage, Session
 
@@ -104,6 +104,7 @@ class Connection(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt is untyp
         self._max_packet = max_payload + _HEADER_ROOM
         self._loop = asyncio.get_running_loop()
         self._stream = writer._writer if isinstance(writer, StreamWriterAdapter) else None  # noqa: SLF001
+        self._transport = self._stream.transport if self._stream is not None else None
         self._flush_task: asyncio.Task[None] | None = None
         self._run_task: asyncio.Task[object] | None = None
         self._finished = asyncio.Event()
@@ -143,6 +144,8 @@ class Connection(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt is untyp
     async def _read_loop(self) -> bool:
         assert self.reader is not None
         try:
+            if isinstance(self.reader, StreamReaderAdapter):
+                return await self._read_stream(self.reader._reader)  # noqa: SLF001 - the adapter hides the buffer
             while True:
                 ptype, flags, body = await read_packet(self.reader, self._max_packet)
                 self._last_rx = self._loop.time()
@@ -154,7 +157,7 @@ class Connection(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt is untyp
             self.close_reason = "protocol violation"
             log.warning("closing connection: protocol violation", extra={"client_id": self.client_id,
                         "reason": str(exc), "peer": self._peer()})
-        except PeerClosedError:
+        except (PeerClosedError, asyncio.IncompleteReadError):
             self.close_reason = self.close_reason or "peer closed"
         except asyncio.CancelledError:
             task = asyncio.current_task()
@@ -163,7 +166,31 @@ class Connection(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt is untyp
             task.uncancel()
         except OSError as exc:
             self.close_reason = self.close_reason or f"network error: {exc.strerror or exc}"
+        except Exception:
+            # Our bug, not the client's: close this connection only, keep the broker serving everyone else.
+            self.close_reason = "broker error"
+            log.exception("closing connection: broker error while handling a packet",
+                          extra={"client_id": self.client_id})
         return False
+
+    async def _read_stream(self, stream: asyncio.StreamReader) -> bool:
+        # TCP: one read() per burst of packets, framed from a buffer, instead of three awaits per packet (the
+        # N PUBACKs after each fan-out were the broker's largest CPU item; docs/broker-performance.md).
+        framer = wire.Framer(self._max_packet)
+        while True:
+            packet = framer.next_packet()
+            if packet is None:
+                data = await stream.read(65536)
+                if not data:
+                    raise PeerClosedError
+                self._last_rx = self._loop.time()
+                framer.feed(data)
+                continue
+            ptype, flags, body = packet
+            if ptype == wire.DISCONNECT and not flags and not body:
+                self.close_reason = "disconnect"
+                return True
+            await self._dispatch(ptype, flags, body)
 
     def abort(self, reason: str, *, send_will: bool = True) -> None:
         """Close this connection now (keepalive expiry, takeover, shutdown); `run()` then returns False."""
@@ -307,8 +334,12 @@ class Connection(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt is untyp
         self._write(data)
 
     def deliver(self, topic: str, topic_bytes: bytes, payload: bytes, qos: int, *, retain: bool,
-                qos0_frame: bytes | None = None) -> None:
-        """Send an application message at `qos` (already the minimum of publish and subscription QoS)."""
+                qos0_frame: bytes | None = None, prefix: bytes | None = None) -> None:
+        """Send an application message at `qos` (already the minimum of publish and subscription QoS).
+
+        A fan-out passes the frame pieces it built once: `qos0_frame` (the whole QoS 0 PUBLISH) or `prefix`
+        (`wire.publish_prefix` for this `qos` and `retain`), so per subscriber only the packet id is new.
+        """
         if qos == 0:
             if self._backlog() > _SLOW_CONSUMER_BYTES:
                 if not self._drop_warned:
@@ -322,9 +353,11 @@ class Connection(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt is untyp
         if len(session.inflight_out) >= MAX_INFLIGHT:
             enqueue(session, OutgoingApplicationMessage(None, topic, qos, payload, retain=retain))
             return
-        packet_id = session.next_packet_id
-        session.inflight_out[packet_id] = OutgoingApplicationMessage(packet_id, topic, qos, payload, retain)
-        self._write(wire.encode_publish(topic_bytes, payload, qos, retain=retain, packet_id=packet_id))
+        packet_id = _next_packet_id(session)
+        session.inflight_out[packet_id] = OutgoingApplicationMessage(packet_id, topic, qos, payload, retain=retain)
+        if prefix is None:
+            prefix = wire.publish_prefix(topic_bytes, len(payload), qos, retain=retain)
+        self._write(prefix + packet_id.to_bytes(2, "big") + payload)
 
     def _resend_inflight(self) -> None:
         # [MQTT-4.4.0-1]: on a resumed session, resend unacknowledged PUBLISH (DUP) and PUBREL, in their order.
@@ -348,9 +381,9 @@ class Connection(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt is untyp
         return 0
 
     def _write(self, data: bytes) -> None:
-        if self._stream is not None:
-            if not self._stream.transport.is_closing():
-                self._stream.write(data)
+        if self._transport is not None:
+            if not self._transport.is_closing():
+                self._transport.write(data)
             return
         if self.writer is None:
             return
@@ -370,6 +403,19 @@ class Connection(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt is untyp
         """amqtt's API, for BrokerContext users: send one message to this client without waiting for its ack."""
         self.deliver(topic, topic.encode(), bytes(data), qos or 0, retain=retain)
         return OutgoingApplicationMessage(None, topic, qos, data, retain=retain)
+
+
+def _next_packet_id(session: Session) -> int:
+    # Server-to-client ids only need to avoid the session's own unacknowledged outgoing messages (amqtt's
+    # `next_packet_id` also scans the client's incoming ids, a separate namespace [MQTT-2.3.1]).
+    inflight = session.inflight_out
+    packet_id: int = session._packet_id  # noqa: SLF001 - amqtt's field, so the counter stays with the session
+    for _ in range(len(inflight) + 1):
+        packet_id = packet_id % 65535 + 1
+        if packet_id not in inflight:
+            break
+    session._packet_id = packet_id  # noqa: SLF001
+    return packet_id
 
 
 def enqueue(session: Session, msg: OutgoingApplicationMessage) -> bool:

@@ -452,14 +452,23 @@ class HardenedBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
         if not targets:
             return
         topic_bytes = topic.encode()
-        qos0_frame: bytes | None = None
+        # Frame pieces built once per message, by delivered QoS: [QoS 0 whole frame, QoS 1 prefix, QoS 2 prefix].
+        frames: list[bytes | None] = [None, None, None]
+        sessions = self._sessions
         for cid, (session, sub_qos) in list(targets.items()):
             out_qos = min(qos, sub_qos)
-            conn = self._sessions.get(cid, (None, None))[1]
+            conn = sessions.get(cid, (None, None))[1]
             if isinstance(conn, Connection) and conn.open:
-                if out_qos == 0 and qos0_frame is None:
-                    qos0_frame = wire.encode_publish(topic_bytes, payload, 0, retain=False)
-                conn.deliver(topic, topic_bytes, payload, out_qos, retain=False, qos0_frame=qos0_frame)
+                frame = frames[out_qos]
+                if frame is None:
+                    frame = wire.publish_prefix(topic_bytes, len(payload), out_qos, retain=False)
+                    if out_qos == 0:
+                        frame += payload
+                    frames[out_qos] = frame
+                if out_qos:
+                    conn.deliver(topic, topic_bytes, payload, out_qos, retain=False, prefix=frame)
+                else:
+                    conn.deliver(topic, topic_bytes, payload, 0, retain=False, qos0_frame=frame)
             elif out_qos and not session.clean_session:
                 enqueue(session, OutgoingApplicationMessage(None, topic, out_qos, payload, retain=False))
 

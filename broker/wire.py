@@ -16,6 +16,7 @@ __all__ = [
     "CONNACK_IDENTIFIER_REJECTED",
     "CONNACK_NOT_AUTHORIZED",
     "Connect",
+    "Framer",
     "ProtocolViolation",
     "Publish",
     "UnsupportedProtocolError",
@@ -28,6 +29,7 @@ __all__ = [
     "parse_publish",
     "parse_subscribe",
     "parse_unsubscribe",
+    "publish_prefix",
     "remaining_length_bytes",
 ]
 
@@ -143,15 +145,24 @@ def encode_suback(packet_id: int, codes: list[int]) -> bytes:
     return encode_packet(SUBACK << 4, struct.pack("!H", packet_id) + bytes(codes))
 
 
+def publish_prefix(topic: bytes, payload_length: int, qos: int, *, retain: bool, dup: bool = False) -> bytes:
+    """The bytes of a PUBLISH before its packet id (QoS>0) or payload (QoS 0).
+
+    A fan-out builds this once per message; per subscriber only the two packet-id bytes differ.
+    """
+    first = (PUBLISH << 4) | (0x08 if dup else 0) | (qos << 1) | (1 if retain else 0)
+    length = 2 + len(topic) + (2 if qos else 0) + payload_length
+    return bytes((first,)) + remaining_length_bytes(length) + struct.pack("!H", len(topic)) + topic
+
+
 def encode_publish(
     topic: bytes, payload: bytes, qos: int, *, retain: bool, dup: bool = False, packet_id: int | None = None
 ) -> bytes:
-    """PUBLISH from an already UTF-8 encoded topic (encode it once per message, not once per subscriber)."""
-    first = (PUBLISH << 4) | (0x08 if dup else 0) | (qos << 1) | (1 if retain else 0)
-    head = struct.pack("!H", len(topic)) + topic
+    """A whole PUBLISH from an already UTF-8 encoded topic."""
+    prefix = publish_prefix(topic, len(payload), qos, retain=retain, dup=dup)
     if qos:
-        head += struct.pack("!H", packet_id or 0)
-    return bytes((first,)) + remaining_length_bytes(len(head) + len(payload)) + head + payload
+        return prefix + struct.pack("!H", packet_id or 0) + payload
+    return prefix + payload
 
 
 def parse_connect(flags: int, body: bytes) -> Connect:
@@ -254,3 +265,52 @@ def parse_unsubscribe(flags: int, body: bytes) -> tuple[int, list[str]]:
     if not filters:
         raise ProtocolViolation("UNSUBSCRIBE without a topic filter [MQTT-3.10.3-2]")
     return packet_id, filters
+
+
+class Framer:
+    """Cuts a byte stream into whole packets. Feed it what the socket gave; take packets until it returns None.
+
+    A declared length over `max_length` is a violation as soon as the length bytes arrive, so an oversized
+    packet is refused before its body is buffered.
+    """
+
+    __slots__ = ("_buf", "_max", "_pos")
+
+    def __init__(self, max_length: int) -> None:
+        self._buf = bytearray()
+        self._pos = 0
+        self._max = max_length
+
+    def feed(self, data: bytes) -> None:
+        """Append bytes received from the peer."""
+        if self._pos and self._pos >= len(self._buf) // 2:
+            del self._buf[: self._pos]  # compact now and then, not on every packet
+            self._pos = 0
+        self._buf += data
+
+    def next_packet(self) -> tuple[int, int, bytes] | None:
+        """The next whole packet as (type, flags, body), or None until more bytes are fed."""
+        buf, pos = self._buf, self._pos
+        end = len(buf)
+        if end - pos < 2:
+            return None
+        length, multiplier, i = 0, 1, pos + 1
+        while True:
+            if i >= end:
+                return None
+            byte = buf[i]
+            length += (byte & 0x7F) * multiplier
+            i += 1
+            if not byte & 0x80:
+                break
+            if i - pos > 4:
+                raise ProtocolViolation("remaining length uses more than 4 bytes [MQTT-2.2.3]")
+            multiplier *= 128
+        if length > self._max:
+            raise ProtocolViolation(f"packet of {length} bytes exceeds the broker's limit of {self._max}")
+        if end - i < length:
+            return None
+        first = buf[pos]
+        body = bytes(buf[i : i + length])
+        self._pos = i + length
+        return first >> 4, first & 0x0F, body
