@@ -41,8 +41,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_QUEUE_SIZE",
+    "SUBSCRIBE_TIMEOUT_S",
     "Broadcast",
     "BroadcastNotConnectedError",
+    "FanoutUnavailableError",
     "MemoryBroadcast",
     "RedisBroadcast",
     "SubscriberDroppedError",
@@ -56,6 +58,9 @@ log = logging.getLogger("quizhub.fanout")
 DEFAULT_QUEUE_SIZE: Final = 1024
 """Messages a subscriber may leave unread before it is dropped."""
 
+SUBSCRIBE_TIMEOUT_S: Final = 10.0
+"""How long ``subscribe`` waits for Redis to confirm before giving up with :class:`FanoutUnavailableError`."""
+
 _RECONNECT_MIN_S = 0.1
 _RECONNECT_MAX_S = 5.0
 
@@ -66,6 +71,10 @@ class UnsupportedFanoutURLError(ValueError):
 
 class BroadcastNotConnectedError(RuntimeError):
     """A caller used a Broadcast before ``connect()`` or after ``disconnect()`` (a bug in the caller)."""
+
+
+class FanoutUnavailableError(ConnectionError):
+    """Redis did not confirm a subscription in time (an operations problem: is Redis up and reachable?)."""
 
 
 class SubscriberDroppedError(Exception):
@@ -263,9 +272,13 @@ class RedisBroadcast:
         self._redis = aioredis.from_url(self._url)
         self._pubsub = self._redis.pubsub()
         ready = self._expect_confirmation(self._keepalive)
-        await self._pubsub.subscribe(self._keepalive)
+        try:
+            await self._pubsub.subscribe(self._keepalive)
+        except (RedisConnectionError, OSError) as exc:
+            await self.disconnect()
+            raise FanoutUnavailableError(f"cannot reach Redis for fan-out at {self._where()}: {exc}") from exc
         self._reader = asyncio.create_task(self._read_loop(), name=f"fanout-reader {self._keepalive}")
-        await ready
+        await self._confirmed(ready, self._keepalive)
 
     async def disconnect(self) -> None:
         reader, self._reader = self._reader, None
@@ -300,7 +313,7 @@ class RedisBroadcast:
                 ready = self._expect_confirmation(channel)
                 try:
                     await pubsub.subscribe(channel)
-                    await ready
+                    await self._confirmed(ready, channel)
                 except BaseException:
                     self._hub.remove(sub)
                     raise
@@ -312,6 +325,22 @@ class RedisBroadcast:
                 if self._hub.remove(sub) and self._pubsub is not None:
                     with contextlib.suppress(RedisConnectionError):
                         await self._pubsub.unsubscribe(channel)
+
+    async def _confirmed(self, ready: asyncio.Future[None], channel: str) -> None:
+        try:
+            async with asyncio.timeout(SUBSCRIBE_TIMEOUT_S):
+                await ready
+        except TimeoutError:
+            self._confirm.pop(channel, None)
+            raise FanoutUnavailableError(
+                f"Redis at {self._where()} did not confirm the subscription to {channel!r} within "
+                f"{SUBSCRIBE_TIMEOUT_S:.0f} s; check that it is up and reachable"
+            ) from None
+
+    def _where(self) -> str:
+        # host:port/db only: the URL may carry a password, which must not reach a log line or an error message.
+        parts = urlsplit(self._url)
+        return f"{parts.hostname}:{parts.port or 6379}{parts.path}"
 
     def _expect_confirmation(self, channel: str) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()

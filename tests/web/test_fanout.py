@@ -10,6 +10,7 @@ import pytest
 from web.fanout import (
     Broadcast,
     BroadcastNotConnectedError,
+    FanoutUnavailableError,
     MemoryBroadcast,
     RedisBroadcast,
     SubscriberDroppedError,
@@ -130,3 +131,11 @@ async def test_two_processes_on_one_redis_see_each_other(redis_url: str, channel
         seen1 = await _take(on1, 2)
         seen2 = await _take(on2, 2)
         assert seen1 == seen2 == [b"from web1", b"from web2"]
+
+
+@pytest.mark.redis
+async def test_unreachable_redis_is_a_sentence_without_the_password(unused_tcp_port: int) -> None:
+    bus = create_broadcast(f"redis://:hunter2@127.0.0.1:{unused_tcp_port}/0")
+    with pytest.raises(FanoutUnavailableError, match="cannot reach Redis") as caught:
+        await bus.connect()
+    assert "hunter2" not in str(caught.value)
