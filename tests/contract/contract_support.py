@@ -60,9 +60,7 @@ def schemas() -> dict[str, dict[str, Any]]:
 
 @cache
 def registry() -> Registry:
-    return Registry().with_resources(
-        (doc["$id"], Resource.from_contents(doc)) for doc in schemas().values()
-    )
+    return Registry().with_resources((doc["$id"], Resource.from_contents(doc)) for doc in schemas().values())
 
 
 def _ecma_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
@@ -102,7 +100,9 @@ def inline_refs(node: Any, doc: str) -> Any:
 
 
 def schema_errors(name: str, instance: Any) -> list[str]:
-    return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in validator(name).iter_errors(instance)]
+    return [
+        f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in validator(name).iter_errors(instance)
+    ]
 
 
 # ------------------------------------------------------------------------------------------------ JSON values
@@ -164,9 +164,7 @@ def _from(schema: dict[str, Any], doc: str) -> st.SearchStrategy[Any]:  # noqa: 
         return st.integers(min_value=schema.get("minimum"), max_value=schema.get("maximum"))
     if kind == "number":
         lo, hi = schema.get("minimum"), schema.get("maximum")
-        ints = st.integers(
-            min_value=None if lo is None else int(lo), max_value=None if hi is None else int(hi)
-        )
+        ints = st.integers(min_value=None if lo is None else int(lo), max_value=None if hi is None else int(hi))
         return ints | st.floats(min_value=lo, max_value=hi, allow_nan=False, allow_infinity=False)
     if kind == "boolean":
         return st.booleans()
@@ -193,7 +191,7 @@ def _object(schema: dict[str, Any], doc: str) -> st.SearchStrategy[Any]:
     for cond in conditionals:
         # Only the form we use: `if` pins one property to a const; `then` adds required or property schemas;
         # `else` may forbid properties with not/required.
-        (prop, pinned), = cond["if"]["properties"].items()
+        ((prop, pinned),) = cond["if"]["properties"].items()
         then = cond.get("then", {})
         overrides = {prop: pinned, **then.get("properties", {})}
         branches.append(_object_branch(schema, doc, overrides, set(then.get("required", ())), set()))
@@ -246,13 +244,17 @@ def from_model(model: type[BaseModel]) -> st.SearchStrategy[BaseModel]:
 def _special_cases(model: type[BaseModel]) -> st.SearchStrategy[dict[str, Any]] | None:
     # Event types whose data is typed by a model: random `type` strings would almost never hit them.
     if model is m.GameEventEnvelope:
+
         def typed(kind: str, data_model: type[BaseModel]) -> st.SearchStrategy[dict[str, Any]]:
-            return st.fixed_dictionaries({
-                "seq": st.integers(1, 2**63 - 1),
-                "ts_us": st.integers(0, 2**63 - 1),
-                "type": st.just(kind),
-                "data": from_model(data_model).map(lambda x: json.loads(x.model_dump_json(exclude_none=True))),
-            })
+            return st.fixed_dictionaries(
+                {
+                    "seq": st.integers(1, 2**63 - 1),
+                    "ts_us": st.integers(0, 2**63 - 1),
+                    "type": st.just(kind),
+                    "data": from_model(data_model).map(lambda x: json.loads(x.model_dump_json(exclude_none=True))),
+                }
+            )
+
         return typed("question_shown", m.PublicQuestion) | typed("question_revealed", m.QuestionReveal)
     return None
 
@@ -343,8 +345,7 @@ def normalized(node: Any, *, drop_conditionals: bool = True) -> Any:
         del out["additionalProperties"]
     if "required" in out:
         out["required"] = sorted(out["required"])
-    if "$defs" in out:
-        del out["$defs"]
+    out.pop("$defs", None)
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import msgpack
@@ -39,20 +40,30 @@ TOPICS = Topics()
 
 
 def parsed(kind: TopicKind) -> ParsedTopic:
-    return ParsedTopic(kind, device="dev7" if kind.is_device else None,
-                       game=None if kind.is_device else "g1",
-                       client="web-1" if kind is TopicKind.GAME_REPLIES else None)
+    return ParsedTopic(
+        kind,
+        device="dev7" if kind.is_device else None,
+        game=None if kind.is_device else "g1",
+        client="web-1" if kind is TopicKind.GAME_REPLIES else None,
+    )
 
 
 def anything_but_codec_error(model: type, payload: bytes, **kw: Any) -> None:
+    """Decoding either succeeds or raises one clean CodecError; any other exception fails the test."""
+    error: CodecError | None = None
     try:
         decode(model, payload, **kw)
     except CodecError as err:
-        assert err.code in {"too_large", "malformed", "invalid"}
-        assert str(err).startswith(f"{model.__name__}: ")
-        assert "pydantic" not in str(err) and "Traceback" not in str(err)
-        assert err.__cause__ is None, "no chained pydantic traceback"
-        assert err.__context__ is None or err.__suppress_context__, "no chained pydantic traceback"
+        error = err
+    if error is None:
+        return
+    text = str(error)
+    assert error.code in {"too_large", "malformed", "invalid"}
+    assert text.startswith(f"{model.__name__}: ")
+    assert "pydantic" not in text
+    assert "Traceback" not in text
+    assert error.__cause__ is None, "no chained pydantic traceback"
+    assert error.__context__ is None or error.__suppress_context__, "no chained pydantic traceback"
 
 
 # ------------------------------------------------------------------------------------------------ round trips
@@ -107,8 +118,10 @@ def test_random_json_and_msgpack_documents_never_raise_anything_else(value: Any,
 
 
 @FAST
-@given(document=st.dictionaries(st.sampled_from(["seq", "boot", "t_us", "x"]), json_values, max_size=4),
-       as_msgpack=st.booleans())
+@given(
+    document=st.dictionaries(st.sampled_from(["seq", "boot", "t_us", "x"]), json_values, max_size=4),
+    as_msgpack=st.booleans(),
+)
 def test_buzz_shaped_documents_with_wrong_types(document: dict[str, Any], as_msgpack: bool) -> None:
     payload = msgpack.packb(document) if as_msgpack else json.dumps(document).encode()
     anything_but_codec_error(Buzz, payload, allow_msgpack=True)
@@ -184,7 +197,8 @@ def test_multiple_field_errors_are_summarised() -> None:
     with pytest.raises(CodecError) as info:
         decode(GameState, b'{"x":1,"y":2,"z":3,"w":4}')
     text = str(info.value)
-    assert text.count("field ") == 3 and "and " in text and "more" in text
+    assert text.count("field ") == 3
+    assert re.search(r"; and \d+ more$", text)
 
 
 # ------------------------------------------------------------------------------------------------ by topic

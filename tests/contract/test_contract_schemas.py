@@ -12,9 +12,9 @@ from contract_support import (
     differences,
     file_schema,
     from_model,
-    model_schema,
     from_schema_name,
     json_values,
+    model_schema,
     registry_validator,
     schema_errors,
     schemas,
@@ -132,10 +132,21 @@ def test_schema_and_model_agree_on_mutated_documents(name: str, data: st.DataObj
 
 ANSWER_LEAKS = [
     {"index": 3, "type": "buzzer", "text": "Capital of France?", "points": 10, "answer": "Paris"},
-    {"index": 3, "type": "multiple_choice", "text": "Capital?", "points": 10, "correct": ["b"],
-     "choices": [{"id": "b", "text": "Paris"}]},
-    {"index": 3, "type": "multiple_choice", "text": "Capital?", "points": 10,
-     "choices": [{"id": "b", "text": "Paris", "correct": True}]},
+    {
+        "index": 3,
+        "type": "multiple_choice",
+        "text": "Capital?",
+        "points": 10,
+        "correct": ["b"],
+        "choices": [{"id": "b", "text": "Paris"}],
+    },
+    {
+        "index": 3,
+        "type": "multiple_choice",
+        "text": "Capital?",
+        "points": 10,
+        "choices": [{"id": "b", "text": "Paris", "correct": True}],
+    },
 ]
 
 
