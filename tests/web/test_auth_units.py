@@ -100,3 +100,19 @@ def test_bucket_keys_fold_case_and_hide_the_name() -> None:
     assert bucket_key("login", "10.0.0.1", "Ann") == bucket_key("login", "10.0.0.1", "aNN")
     assert bucket_key("login", "10.0.0.1", "Ann") != bucket_key("login", "10.0.0.2", "Ann")
     assert "Ann" not in bucket_key("login", "10.0.0.1", "Ann")
+
+
+@pytest.mark.redis
+async def test_redis_buckets_are_shared_by_web_processes(redis_url: str) -> None:
+    clock = FakeClock()
+    web1, web2 = RedisRateLimiter(redis_url, clock=clock), RedisRateLimiter(redis_url, clock=clock)
+    key = bucket_key(f"test-{uuid.uuid4().hex}", "127.0.0.1", "ann")
+    limit = Limit(per_minute=60, burst=2)
+    try:
+        assert await web1.hit(key, limit) == 0.0
+        assert await web2.hit(key, limit) == 0.0
+        assert await web1.hit(key, limit) > 0
+        assert await web2.hit(key, limit) > 0
+    finally:
+        await web1.aclose()
+        await web2.aclose()
