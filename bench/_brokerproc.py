@@ -197,6 +197,7 @@ async def main() -> None:
     passwords: dict[str, str] = {}
     watch = GcWatch()
     route_timer = RouteTimer()
+    fastpath_installed = False
 
     kind = "plain-amqtt" if args.plain_amqtt or not embedded_available() else "embedded"
     if kind == "embedded":
@@ -206,11 +207,12 @@ async def main() -> None:
             sys.path.insert(0, str(BENCH_DIR))
             import _fastpath
 
-            _fastpath.install()
+            fastpath_installed = _fastpath.install()
     else:
         cm = plain_amqtt(args.port, not args.no_tuning)
     async with cm:
-        print("ready " + json.dumps({"kind": kind, "pid": os.getpid(), "passwords": passwords}), flush=True)
+        ready = {"kind": kind, "pid": os.getpid(), "passwords": passwords, "fastpath": fastpath_installed}
+        print("ready " + json.dumps(ready), flush=True)
         reader = asyncio.StreamReader()
         await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
         while line := await reader.readline():

@@ -27,6 +27,11 @@ def install() -> bool:
     except ImportError as exc:
         print(f"fastpath not installed: {exc}", file=sys.stderr)
         return False
+    if hasattr(wire, "publish_prefix"):
+        # The broker now builds the prefix once per fan-out itself (the change this experiment measured).
+        print("fastpath not installed: broker.wire.publish_prefix exists, the broker does this already",
+              file=sys.stderr)
+        return False
     cls = connection.Connection
     original = cls.deliver
     max_inflight = connection.MAX_INFLIGHT

@@ -193,6 +193,8 @@ class BrokerProcess:
             raise RuntimeError(f"embedded broker did not start, see {self.workdir / 'broker.log'}")
         info = json.loads(line[6:])
         self.kind = info["kind"]
+        if self.variant.fastpath and not info.get("fastpath"):
+            self.kind += " (fastpath not applied)"
         self.passwords = info["passwords"]
 
     async def command(self, cmd: str) -> dict[str, Any] | None:
@@ -400,6 +402,11 @@ def versions() -> dict[str, str]:
         res = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                              timeout=5, check=False)
         out["git"] = res.stdout.strip()
+        # Other work in progress changes what the embedded broker runs: record whether broker/ and web/ differ
+        # from that commit.
+        res = subprocess.run(["git", "status", "--porcelain", "--", "broker", "web"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=5, check=False)
+        out["uncommitted_in_broker_web"] = str(len(res.stdout.splitlines()))
     return out
 
 
