@@ -17,7 +17,7 @@ from hub.db.errors import (
     SequenceConflictError,
 )
 from hub.db.events import NewEvent, StoredEvent
-from hub.db.migrate import current_revision, head_revision, migrate
+from hub.db.migrate import UnknownSchemaError, current_revision, head_revision, migrate
 from hub.db.repository import NewResult, Repository
 from hub.db.tokens import hash_token, new_token
 
@@ -33,6 +33,7 @@ __all__ = [
     "RepositoryError",
     "SequenceConflictError",
     "StoredEvent",
+    "UnknownSchemaError",
     "UnsupportedDatabaseURLError",
     "create_engine",
     "current_revision",

@@ -19,7 +19,14 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["MIGRATIONS_DIR", "alembic_config", "current_revision", "head_revision", "migrate"]
+__all__ = [
+    "MIGRATIONS_DIR",
+    "UnknownSchemaError",
+    "alembic_config",
+    "current_revision",
+    "head_revision",
+    "migrate",
+]
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -63,7 +70,19 @@ async def migrate(engine: AsyncEngine) -> None:
         await conn.run_sync(_upgrade)
 
 
+class UnknownSchemaError(RuntimeError):
+    """The database was migrated by a newer Quizhub than this one (an operator's problem: upgrade Quizhub)."""
+
+
 def _upgrade(connection: Connection) -> None:
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
-    command.upgrade(alembic_config(connection), "head")
+    config = alembic_config(connection)
+    current = MigrationContext.configure(connection).get_current_revision()
+    known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+    if current is not None and current not in known:
+        raise UnknownSchemaError(
+            f"the database is at schema revision {current!r}, which this Quizhub does not know (it knows up to "
+            f"{head_revision()!r}); a newer Quizhub migrated it: run that version, or restore a backup"
+        )
+    command.upgrade(config, "head")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from hub.db import Repository, create_engine, current_revision, head_revision, migrate
+from hub.db import Repository, UnknownSchemaError, create_engine, current_revision, head_revision, migrate
 from hub.db.models import metadata
 from hub.db.schemas import QuizCreate
 
@@ -78,3 +79,15 @@ async def test_processes_starting_together_migrate_once(empty_db_url: str) -> No
             assert await conn.run_sync(_diff) == []
     finally:
         await asyncio.gather(*(e.dispose() for e in engines))
+
+
+async def test_a_database_from_a_newer_quizhub_is_refused_with_a_sentence(empty_db_url: str) -> None:
+    engine = create_engine(empty_db_url)
+    try:
+        await migrate(engine)
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+        with pytest.raises(UnknownSchemaError, match="a newer Quizhub migrated it"):
+            await migrate(engine)
+    finally:
+        await engine.dispose()
