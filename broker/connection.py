@@ -333,7 +333,7 @@ class Connection(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt is untyp
         """Send bytes already encoded (CONNACK, SUBACK, UNSUBACK)."""
         self._write(data)
 
-    def deliver(self, topic: str, topic_bytes: bytes, payload: bytes, qos: int, *, retain: bool,
+    def deliver(self, topic: str, topic_bytes: bytes, payload: bytes, qos: int, retain: bool,  # noqa: PLR0917
                 qos0_frame: bytes | None = None, prefix: bytes | None = None) -> None:
         """Send an application message at `qos` (already the minimum of publish and subscription QoS).
 
