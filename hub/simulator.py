@@ -173,8 +173,10 @@ class VirtualBuzzer:
         t2 = self.clock.now_us()
         if self._lost():
             return
-        await self._delay()
         reply = {"n": msg.get("n"), "t1": msg.get("t1"), "t2": t2, "t3": self.clock.now_us(), "boot": self.boot}
+        # The jitter comes after t3: it is network delay on the way up, which the hub must measure. (Delay between
+        # t2 and t3 would be device processing time, which the round-trip arithmetic removes exactly.)
+        await self._delay()
         await client.publish(self._topic("sync/reply"), json.dumps(reply))
 
     async def _command(self, client: aiomqtt.Client, msg: dict[str, Any]) -> None:
