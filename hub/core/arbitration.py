@@ -22,10 +22,14 @@ in ``excluded_teams``). The caller maps each press's device time onto the hub cl
 4. **Order.** Per team the earliest credited press counts (one buzz per team; a team's later-credited presses are
    ``SecondPressIgnored``). Teams are ranked by credited time, ties broken by ``(device, boot, seq)``, so the
    ruling is a function of the *set* of presses in the window, never of their arrival order.
-5. **Too close.** If the second's gap to the first is smaller than their combined uncertainty ``u1 + u2``, the
-   order between them is not known. ``TieRule.HOST`` leaves the winner to the host (``needs_host``), ``EARLIEST``
-   takes the earliest credited anyway, ``RANDOM`` draws among every press within its combined uncertainty of the
-   first, deterministically from ``seed`` (same inputs, same draw; replayable from the log).
+5. **Too close.** If a press's gap to the first is smaller than their combined uncertainty ``u1 + u2``, the
+   order between them is not known. A press the no-time-travel rule moved later (its mapped time claims earlier
+   than its arrival allows) may have been honest but slow beyond its measured bound, so on its early side its
+   uncertainty also counts the amount it was moved, capped at its own one-way bound: a tail delay turns a
+   confident wrong ruling into "too close", and a forger gains at most a review within its own latency.
+   ``TieRule.HOST`` leaves the winner to the host (``needs_host``), ``EARLIEST`` takes the earliest credited anyway,
+   ``RANDOM`` draws among the first and every press too close to it, deterministically from ``seed`` (same inputs,
+   same draw; replayable from the log).
 
 Presses after the ruling are still classified (duplicate, excluded, false start, second press) and otherwise
 recorded as ``LatePress`` with the gap to the winner, for the timeline.
@@ -61,6 +65,7 @@ __all__ = [
     "Ruling",
     "SecondPressIgnored",
     "TieRule",
+    "early_slack",
     "grace_for",
     "make_press",
 ]
@@ -297,6 +302,9 @@ class LatePress:
     credited_us: float
     gap_us: float
     beats_winner: bool  # credited earlier than the ruling's first: the host may want to review
+    # the device's own mapped time says it pressed before the ruling's first, but it arrived too late to be credited
+    # so (a buzz resent after loss, a tail delay, or a forgery): evidence for the host, never a changed ruling
+    claims_earlier: bool = False
 
 
 ArbiterEvent = PressAccepted | FalseStart | DuplicatePress | ExcludedPress | SecondPressIgnored | LatePress | Ruling
@@ -305,6 +313,12 @@ ArbiterEvent = PressAccepted | FalseStart | DuplicatePress | ExcludedPress | Sec
 def _rank_key(p: Press) -> tuple[float, str, int, int]:
     # arrival order never enters: ties on credited time fall back to the press identity
     return (p.credited_us, p.device, p.boot, p.seq)
+
+
+def early_slack(p: Press) -> float:
+    """How much earlier than its credited time the press may truly have been: its clock uncertainty, plus the
+    amount the no-time-travel rule moved it, capped at the sender's own one-way bound."""
+    return p.uncertainty_us + min(p.credited_us - p.t_hub_us, p.one_way_bound_us)
 
 
 def _draw(seed: int, armed_at_us: int, group: list[Press]) -> int:
@@ -427,16 +441,17 @@ class Arbiter:
             return SecondPressIgnored(p, same_team)
         ref = ruling.winner or ruling.order[0]
         credited = p.credited_us
-        return LatePress(p, credited, credited - ref.credited_us, credited < ruling.order[0].credited_us)
+        first = ruling.order[0].credited_us
+        claims = p.t_hub_us + p.uncertainty_us < first
+        return LatePress(p, credited, credited - ref.credited_us, credited < first, claims_earlier=claims)
 
     def _rule(self) -> Ruling:
         presses = sorted(self._st.best.values(), key=_rank_key)
         first = presses[0]
         t0 = first.credited_us
         order = tuple(RankedPress(p, p.credited_us, p.credited_us - t0) for p in presses)
-        too_close = len(presses) > 1 and (
-            presses[1].credited_us - t0 < first.uncertainty_us + presses[1].uncertainty_us
-        )
+        group = [first] + [p for p in presses[1:] if p.credited_us - t0 < first.uncertainty_us + early_slack(p)]
+        too_close = len(group) > 1
         if not too_close:
             return Ruling(
                 first.team, first.device, order, too_close=False, needs_host=False, decided_by=DecidedBy.CLEAR
@@ -448,6 +463,5 @@ class Arbiter:
             return Ruling(
                 first.team, first.device, order, too_close=True, needs_host=False, decided_by=DecidedBy.EARLIEST
             )
-        group = [p for p in presses if p.credited_us - t0 < first.uncertainty_us + p.uncertainty_us]
         pick = group[_draw(self._settings.seed, self._armed_at, group)]
         return Ruling(pick.team, pick.device, order, too_close=True, needs_host=False, decided_by=DecidedBy.RANDOM)

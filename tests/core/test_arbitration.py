@@ -27,6 +27,7 @@ from hub.core.arbitration import (
     Ruling,
     SecondPressIgnored,
     TieRule,
+    early_slack,
     grace_for,
     make_press,
 )
@@ -194,6 +195,51 @@ def test_forged_timestamp_before_arm_is_not_a_false_start_if_arrival_rules_it_ou
     (event,) = arbiter().press(p)
     assert isinstance(event, FalseStart)
     assert event.early_by_us == 5_000.0
+
+
+def test_honest_press_slowed_beyond_its_bound_makes_the_ruling_too_close_not_wrong() -> None:
+    # b pressed 5 ms before a, but its buzz took 30 ms against a measured bound of 20 ms: moved 10 ms later
+    a = press("a", ARMED + 10_000, arrival=ARMED + 14_000, u=500.0)
+    b = press("b", ARMED + 5_000, arrival=ARMED + 35_000, u=500.0, bound=20_000.0)
+    assert b.credited_us == ARMED + 15_000
+    assert early_slack(b) == 500.0 + 10_000.0
+    ruling = run(arbiter(), [a, b])
+    assert [r.press.device for r in ruling.order] == ["a", "b"]
+    assert ruling.too_close
+    assert ruling.needs_host
+
+
+def test_a_forger_gains_at_most_a_review_within_its_own_latency() -> None:
+    honest = press("a", ARMED + 10_000, arrival=ARMED + 14_000, u=500.0)
+    # claims 1 s early; bound 3 ms: credited at arrival - 3 ms, early slack capped at 3 ms + u
+    forger = press("f", ARMED + 9_000, arrival=ARMED + 20_000, u=500.0, bound=3_000.0)
+    assert early_slack(forger) == 3_500.0
+    assert run(arbiter(), [honest, forger]).too_close is False
+    near = press("f", ARMED + 9_000, arrival=ARMED + 15_000, u=500.0, bound=3_000.0)
+    ruling = run(arbiter(tie_rule=TieRule.EARLIEST), [honest, near])
+    assert ruling.too_close
+    assert ruling.winner_team == "A"
+
+
+def test_late_press_claiming_an_earlier_time_is_flagged_for_the_host() -> None:
+    arb = arbiter()
+    run(arb, [press("a", ARMED + 10_000, arrival=ARMED + 14_000)])
+    # a buzz resent after loss: pressed 4 ms before a, arrived 250 ms later, credited by its arrival
+    (late,) = arb.press(press("b", ARMED + 6_000, arrival=ARMED + 260_000, bound=20_000.0))
+    assert isinstance(late, LatePress)
+    assert not late.beats_winner
+    assert late.claims_earlier
+    assert late.gap_us == 230_000.0
+
+
+def test_window_start_ignores_locked_out_teams_and_keeps_replaced_presses() -> None:
+    arb = arbiter(false_start=FalseStartRule.LOCKOUT)
+    arb.press(press("a1", ARMED + 9_000, team="A", arrival=ARMED + 10_000))
+    arb.press(press("b1", ARMED + 8_000, team="B", arrival=ARMED + 12_000))
+    arb.press(press("b2", ARMED + 7_000, team="B", arrival=ARMED + 13_000))  # replaces b1, window still at b1
+    assert arb.deadline_us() == ARMED + 10_000 + GRACE
+    arb.press(press("a2", ARMED - 1_000, team="A", arrival=ARMED + 14_000))  # locks A out
+    assert arb.deadline_us() == ARMED + 12_000 + GRACE
 
 
 # ------------------------------------------------------------------ scripted: false starts
