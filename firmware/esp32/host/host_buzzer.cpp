@@ -208,6 +208,14 @@ bool parse_args(int argc, char** argv, Options& o) {
     std::fprintf(stderr, "host_buzzer: --id is required\n");
     return false;
   }
+  if (o.keepalive != 0 && o.keepalive < 5) {
+    std::fprintf(stderr, "host_buzzer: --keepalive must be 0 or >= 5 s (libmosquitto refuses less)\n");
+    return false;
+  }
+  if (o.port <= 0 || o.port > 65535) {
+    std::fprintf(stderr, "host_buzzer: bad --port\n");
+    return false;
+  }
   if (o.username.empty()) o.username = o.id;
   return true;
 }
@@ -404,9 +412,8 @@ class HostBuzzer final : public Effects {
     ++attempts_;
     Line("connecting").num("attempt", attempts_).str("host", opt_.host).num("port", opt_.port);
     // Blocking TCP connect: instantaneous on loopback/LAN, refused at once when the broker is down.
-    const int rc = first_connect_done_ ? mosquitto_reconnect(mosq_)
-                                       : mosquitto_connect(mosq_, opt_.host.c_str(), opt_.port, opt_.keepalive);
-    first_connect_done_ = true;
+    // Every attempt is a full mosquitto_connect (same host, port, keepalive, Will); backoff is the core's.
+    const int rc = mosquitto_connect(mosq_, opt_.host.c_str(), opt_.port, opt_.keepalive);
     if (rc != MOSQ_ERR_SUCCESS) {
       Line("connect_failed").str("error", rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc));
       dev_.disconnected(clock_.now_us());
@@ -515,7 +522,6 @@ class HostBuzzer final : public Effects {
   Device dev_;
   mosquitto* mosq_ = nullptr;
   bool connect_requested_ = false;
-  bool first_connect_done_ = false;
   bool quit_ = false;
   bool goodbye_ = false;
   bool goodbye_acked_ = false;
