@@ -188,6 +188,7 @@ async def main() -> None:
     parser.add_argument("--plain-amqtt", action="store_true")
     parser.add_argument("--bare", action="store_true", help="do not load the web app and hub as serve does")
     parser.add_argument("--fastpath", action="store_true", help="apply bench/_fastpath.py (an experiment)")
+    parser.add_argument("--uvloop", action="store_true", help="run on uvloop (an experiment)")
     parser.add_argument("--refreeze", action="store_true",
                         help="call broker.tuning.apply() again once the serve heap is loaded")
     args = parser.parse_args()
@@ -234,4 +235,11 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    loop_factory = None
+    if "--uvloop" in sys.argv:
+        # An experiment: serve on uvloop's libuv loop instead of asyncio's selector loop.
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(main())

@@ -111,6 +111,7 @@ class Variant:
     tuning: bool = True
     refreeze: bool = False  # apply() once more after serve's web app is loaded
     fastpath: bool = False  # bench/_fastpath.py: the proposed leaner deliver(), an experiment
+    uvloop: bool = False  # the broker process on uvloop, an experiment
 
 
 class BrokerProcess:
@@ -182,6 +183,8 @@ class BrokerProcess:
             cmd.append("--refreeze")
         if self.variant.fastpath:
             cmd.append("--fastpath")
+        if self.variant.uvloop:
+            cmd.append("--uvloop")
         self.proc = await asyncio.create_subprocess_exec(
             *cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=(self.workdir / "broker.log").open("wb"), preexec_fn=pinned("broker"),
@@ -535,6 +538,7 @@ async def amain(args: argparse.Namespace) -> int:
         "embedded-untuned": Variant("embedded-untuned", "embedded", tuning=False),
         "embedded-refreeze": Variant("embedded-refreeze", "embedded", tuning=True, refreeze=True),
         "embedded-fastpath": Variant("embedded-fastpath", "embedded", tuning=True, fastpath=True),
+        "embedded-uvloop": Variant("embedded-uvloop", "embedded", tuning=True, uvloop=True),
         "amqtt": Variant("amqtt", "amqtt", tuning=False),
     }
     names = args.variants.split(",") if args.variants else ["mosquitto", "embedded", "embedded-untuned"]
@@ -602,7 +606,8 @@ def main() -> int:
     parser.add_argument("--variants", help=(
         "comma-separated, from: mosquitto, embedded, embedded-untuned, embedded-refreeze (tuning applied again "
         "after the web app loaded), embedded-fastpath (the leaner deliver() of bench/_fastpath.py, an "
-        "experiment), amqtt (stock amqtt 0.12 Broker, anonymous, no quizhub code); default: the first three"))
+        "experiment), embedded-uvloop (the broker process on uvloop), amqtt (stock amqtt 0.12 Broker, "
+        "anonymous, no quizhub code); default: the first three"))
     parser.add_argument("--qos", type=int, default=1, choices=(0, 1), help="QoS of the lock subscription/publish")
     parser.add_argument("--gap-ms", type=float, default=20, help="mean pause between trials")
     parser.add_argument("--py-spy", metavar="DIR", help="record py-spy profiles of the embedded brokers here")
