@@ -18,12 +18,13 @@ from hub.db.errors import (
 )
 from hub.db.events import NewEvent, StoredEvent
 from hub.db.migrate import UnknownSchemaError, current_revision, head_revision, migrate
-from hub.db.repository import NewResult, Repository
+from hub.db.repository import DeviceHealth, NewResult, Repository
 from hub.db.tokens import hash_token, new_token
 
 __all__ = [
     "READ_ONLY",
     "AlreadyExistsError",
+    "DeviceHealth",
     "FencedOutError",
     "InUseError",
     "NewEvent",

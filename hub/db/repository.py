@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
     from hub.db.schemas import QuestionCreate, QuizCreate, QuizUpdate
 
-__all__ = ["JOIN_CODE_ATTEMPTS", "NewResult", "Repository"]
+__all__ = ["JOIN_CODE_ATTEMPTS", "DeviceHealth", "NewResult", "Repository"]
 
 _Row = TypeVar("_Row")
 
@@ -71,6 +71,35 @@ class NewResult:
     score: int
     rank: int
     team_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceHealth:
+    """What a device's status message or the clock model says about it; None fields are left unchanged."""
+
+    device_id: str
+    seen_at: datetime | None = None
+    online: bool | None = None
+    fw: str | None = None
+    rssi: int | None = None
+    battery_mv: int | None = None
+    boot: int | None = None
+    clock_uncertainty_us: float | None = None
+    one_way_us: float | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """The devices-table columns this update sets."""
+        values = {
+            "last_seen_at": self.seen_at,
+            "online": self.online,
+            "fw": self.fw,
+            "rssi": self.rssi,
+            "battery_mv": self.battery_mv,
+            "boot": self.boot,
+            "clock_uncertainty_us": self.clock_uncertainty_us,
+            "one_way_us": self.one_way_us,
+        }
+        return {key: value for key, value in values.items() if value is not None}
 
 
 class Repository:
@@ -433,29 +462,41 @@ class Repository:
 
         An unknown device is created (it then shows as unpaired). ``seen_at`` sets ``last_seen_at``.
         """
-        changes: dict[str, Any] = {
-            key: value
-            for key, value in {
-                "last_seen_at": seen_at,
-                "online": online,
-                "fw": fw,
-                "rssi": rssi,
-                "battery_mv": battery_mv,
-                "boot": boot,
-                "clock_uncertainty_us": clock_uncertainty_us,
-                "one_way_us": one_way_us,
-            }.items()
-            if value is not None
-        }
+        health = DeviceHealth(
+            device_id,
+            seen_at=seen_at,
+            online=online,
+            fw=fw,
+            rssi=rssi,
+            battery_mv=battery_mv,
+            boot=boot,
+            clock_uncertainty_us=clock_uncertainty_us,
+            one_way_us=one_way_us,
+        )
+        (device,) = await self.record_devices_health([health])
+        return device
+
+    async def record_devices_health(self, updates: Sequence[DeviceHealth]) -> list[Device]:
+        """:meth:`record_device_health` for many devices in ONE transaction (one commit, one fsync).
+
+        For periodic clock statistics of a whole fleet: on SQLite every write transaction queues with the event
+        log's appends, so a hub should write health in batches rather than one device at a time.
+        """
         async with self._write() as session:
             dialect = (await session.connection()).dialect.name
-            stmt = _upsert(dialect).values({"id": device_id, "first_seen_at": utcnow(), "online": False, **changes})
-            if changes:
-                stmt = stmt.on_conflict_do_update(index_elements=[col(Device.id)], set_=changes)
-            else:
-                stmt = stmt.on_conflict_do_nothing(index_elements=[col(Device.id)])
-            await session.exec(stmt)
-            return await _get_or_raise(session, Device, device_id, "device")
+            for update_ in updates:
+                changes = update_.changes()
+                stmt = _upsert(dialect).values(
+                    {"id": update_.device_id, "first_seen_at": utcnow(), "online": False, **changes}
+                )
+                if changes:
+                    stmt = stmt.on_conflict_do_update(index_elements=[col(Device.id)], set_=changes)
+                else:
+                    stmt = stmt.on_conflict_do_nothing(index_elements=[col(Device.id)])
+                await session.exec(stmt)
+            ids = [u.device_id for u in updates]
+            rows = {d.id: d for d in await session.exec(select(Device).where(col(Device.id).in_(ids)))}
+            return [rows[device_id] for device_id in ids]
 
     async def pair_device(self, device_id: str, team_id: str, *, name: str | None = None) -> Device:
         """Assign a device to a team (and so to the team's game); creates the device row if it is new."""

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from hub.db import (
     AlreadyExistsError,
+    DeviceHealth,
     InUseError,
     NewResult,
     NotFoundError,
@@ -246,6 +247,22 @@ async def test_device_health_upserts_and_pairing(repo: Repository) -> None:
         await repo.unpair_device("esp32-ghost")
     with pytest.raises(NotFoundError):
         await repo.pair_device("esp32-a1b2c3", "nosuchteam")
+
+
+async def test_fleet_health_in_one_batch(repo: Repository) -> None:
+    await repo.record_device_health("dev-b", online=True, fw="0.9")
+    rows = await repo.record_devices_health(
+        [
+            DeviceHealth("dev-b", clock_uncertainty_us=50.0, one_way_us=400.0),
+            DeviceHealth("dev-a", online=True, rssi=-71),
+            DeviceHealth("dev-c"),
+        ]
+    )
+    assert [d.id for d in rows] == ["dev-b", "dev-a", "dev-c"]
+    assert (rows[0].fw, rows[0].online, rows[0].clock_uncertainty_us) == ("0.9", True, 50.0)
+    assert (rows[1].online, rows[1].rssi) == (True, -71)
+    assert [d.id for d in await repo.list_devices()] == ["dev-a", "dev-b", "dev-c"]
+    assert await repo.record_devices_health([]) == []
 
 
 async def test_deleting_a_game_unpairs_its_devices(repo: Repository) -> None:
