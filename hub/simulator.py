@@ -111,9 +111,11 @@ class VirtualBuzzer:
             self._on_observe(obs)
 
     async def _delay(self) -> None:
-        """Simulated network jitter on the way out (uplink), so sync sees asymmetric paths."""
+        """Simulated uplink delay: exponential with mean ``jitter_ms`` (capped at 5x), like Wi-Fi — most packets
+        fast, a tail of slow ones — so sync sees asymmetric, variable paths."""
         if self.jitter_ms > 0:
-            await asyncio.sleep(self._rng.uniform(0, self.jitter_ms) / 1000)
+            delay_ms = min(self._rng.expovariate(1 / self.jitter_ms), 5 * self.jitter_ms)
+            await asyncio.sleep(delay_ms / 1000)
 
     def _lost(self) -> bool:
         return self.loss > 0 and self._rng.random() < self.loss

@@ -34,8 +34,8 @@ class SyncPlanner:
     Ping numbers ``n`` only ever increase per device, across offline/online too, so a stale reply is recognisable.
     """
 
-    burst: int = 8
-    burst_spacing_us: int = 60_000
+    burst: int = 12
+    burst_spacing_us: int = 40_000
     interval_us: int = 2_000_000
     _devices: dict[str, _DeviceSync] = field(default_factory=dict)
     _heap: list[tuple[int, str, int]] = field(default_factory=list)

@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--mode", choices=["keys", "random", "script", "none"], default="keys",
                      help="keys: type a buzzer number; random: armed buzzers press like people; script: --script")
     sim.add_argument("--script", type=Path, help="lines '<ms after arm> <buzzer number>'")
-    sim.add_argument("--jitter-ms", type=float, default=2.0, help="extra uplink delay, uniform 0..N ms")
+    sim.add_argument("--jitter-ms", type=float, default=2.0, help="extra uplink delay, exponential with mean N ms")
     sim.add_argument("--drift-ppm", type=float, default=100.0, help="clock drift, uniform ±N ppm")
     sim.add_argument("--loss", type=float, default=0.0, help="fraction of sync replies lost")
     sim.add_argument("--seed", type=int, default=None)
