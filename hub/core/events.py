@@ -90,56 +90,62 @@ def _is_union(hint: Any) -> bool:
     return typing.get_origin(hint) in (Union, types.UnionType)
 
 
-def _check(hint: Any, value: Any, where: str) -> None:  # noqa: C901, PLR0911, PLR0912 - one branch per JSON type
-    """Raise ValueError unless `value` is an instance of the (simple, JSON-shaped) type `hint`."""
+_Pred = typing.Callable[[Any], bool]
+_PREDICATES: dict[Any, _Pred] = {}
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _predicate(hint: Any) -> _Pred:  # noqa: C901 - one branch per JSON-shaped type
+    """A fast membership test for a simple, JSON-shaped type hint, built once per hint (events are hot)."""
+    found = _PREDICATES.get(hint)
+    if found is not None:
+        return found
+    pred: _Pred
     if _is_union(hint):
-        errors = []
-        for alt in typing.get_args(hint):
-            try:
-                _check(alt, value, where)
-            except ValueError as exc:
-                errors.append(str(exc))
-            else:
-                return
-        raise ValueError(f"{where}: {value!r} matches none of {hint}")
-    if hint is type(None):
-        if value is not None:
-            raise ValueError(f"{where}: expected None, got {value!r}")
-        return
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"{where}: expected a bool, got {value!r}")
-        return
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{where}: expected an int, got {value!r}")
-        return
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise ValueError(f"{where}: expected a finite number, got {value!r}")
-        return
-    if hint is str:
-        if not isinstance(value, str):
-            raise ValueError(f"{where}: expected a string, got {value!r}")
-        return
-    if typing.get_origin(hint) is tuple:
+        alts = [_predicate(a) for a in typing.get_args(hint)]
+        pred = lambda v: any(p(v) for p in alts)  # noqa: E731
+    elif hint is type(None):
+        pred = lambda v: v is None  # noqa: E731
+    elif hint is bool:
+        pred = lambda v: isinstance(v, bool)  # noqa: E731
+    elif hint is int:
+        pred = _is_int
+    elif hint is float:
+        pred = _is_number
+    elif hint is str:
+        pred = lambda v: isinstance(v, str)  # noqa: E731
+    elif typing.get_origin(hint) is tuple:
         args = typing.get_args(hint)
-        if not isinstance(value, tuple):
-            raise ValueError(f"{where}: expected a tuple, got {value!r}")
         if len(args) == 2 and args[1] is Ellipsis:
-            for i, item in enumerate(value):
-                _check(args[0], item, f"{where}[{i}]")
-            return
-        if len(value) != len(args):
-            raise ValueError(f"{where}: expected {len(args)} items, got {value!r}")
-        for i, (arg, item) in enumerate(zip(args, value, strict=True)):
-            _check(arg, item, f"{where}[{i}]")
-        return
-    if dataclasses.is_dataclass(hint):
-        if not isinstance(value, hint):  # type: ignore[arg-type]
-            raise ValueError(f"{where}: expected {getattr(hint, '__name__', hint)}, got {value!r}")
-        return
-    raise TypeError(f"{where}: unsupported field type {hint!r}")  # our bug: a field type the codec cannot handle
+            item = _predicate(args[0])
+            pred = lambda v: isinstance(v, tuple) and all(item(x) for x in v)  # noqa: E731
+        else:
+            items = [_predicate(a) for a in args]
+            pred = lambda v: (  # noqa: E731
+                isinstance(v, tuple) and len(v) == len(items) and all(p(x) for p, x in zip(items, v, strict=True))
+            )
+    elif isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        cls = hint
+        pred = lambda v: isinstance(v, cls)  # noqa: E731 - nested records validated themselves when built
+    else:
+        raise TypeError(f"unsupported field type {hint!r}")  # our bug: a field type the codec cannot handle
+    _PREDICATES[hint] = pred
+    return pred
+
+
+def _check(hint: Any, value: Any, where: str) -> None:
+    """Raise ValueError unless `value` is an instance of the (simple, JSON-shaped) type `hint`."""
+    if not _predicate(hint)(value):
+        name = getattr(hint, "__name__", None) or str(hint)
+        expected = {"int": "an int", "float": "a finite number", "str": "a string", "bool": "a bool"}.get(name, name)
+        raise ValueError(f"{where}: expected {expected}, got {value!r}")
 
 
 def _to_json(value: Any) -> Any:

@@ -6,8 +6,9 @@ Inputs go in (host commands, device messages, answers, `Tick(now_us)`); `Game.ha
 `Step(events, effects)` or a `Rejected(reason, code, fault)`. Handling has two halves, kept strictly apart:
 
 1. **Decide** (`_decide_*`, chosen by `hub.core.transitions.TRANSITIONS` from the phase and the input kind) reads
-   the state and produces the events — the facts — or refuses. It changes nothing; where it needs to know what the
-   arbiter or a clock model *would* do, it asks a copy. So a refused input leaves the game exactly as it was.
+   the state and produces the events — the facts — or refuses. It changes nothing, with one exception kept for
+   speed: once a press or a due ruling can no longer be refused, decide feeds the real arbiter and apply skips
+   that feed. So a refused input leaves the game exactly as it was.
 2. **Apply** (`_apply_*`, one per event type) is the only code that changes state, and it reads nothing but the
    event. `Game.replay(quiz, settings, events)` runs only this half, so a game rebuilt from its log is the game
    that wrote it — including the arbiter of an armed question, which replay feeds the same presses.
@@ -397,6 +398,7 @@ class _Play:
     locked_out: set[str] = field(default_factory=set)
     seen: set[tuple[str, int, int]] = field(default_factory=set)
     ruling: BuzzRuled | None = None
+    ruling_json: dict[str, Any] | None = None  # the snapshot's last_ruling, built once
     answering: str | None = None
     answer_deadline_us: int | None = None
     timer_expired: bool = False
@@ -423,6 +425,10 @@ _OUTCOME_OF: dict[type, str] = {
     SecondPressIgnored: "second_press",
     LatePress: "late",
 }
+
+
+# Events that change the teams/devices rows of the snapshot.
+_REGISTRY_EVENTS = (TeamAdded, TeamRemoved, TeamRenamed, DevicePaired, DeviceUnpaired, DeviceSeen, ClockSampled)
 
 
 def _snake(name: str) -> str:
@@ -463,6 +469,9 @@ class Game:
         self._clocks: dict[str, tuple[int, ClockModel]] = {}  # device -> (boot, model)
         self._unpaired_presses: dict[str, int] = {}  # device -> last press arrival
         self._undo: list[_Checkpoint] = []
+        # ids of this step's events whose press the live decide already fed to the arbiter (apply must not again)
+        self._fed: set[int] = set()
+        self._registry_cache: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None
         self._now_us = 0
 
     # ------------------------------------------------------------------ public API
@@ -506,11 +515,25 @@ class Game:
         decide: Callable[[Any, int], tuple[list[GameEvent], list[Effect]]] = getattr(self, f"_decide_{row.handler}")
         try:
             now = self._time_of(inp)
+        except _RejectError as rej:
+            return Rejected(rej.reason, rej.code, rej.fault or inp.fault)
+        if isinstance(inp, Tick) and ((due := self.next_deadline_us()) is None or now < due):
+            # The adapter's most frequent call: nothing is due, so nothing can change.
+            self._now_us = now
+            return Step()
+        before = (self.state_snapshot(), self.scoreboard(), self.question_public())
+        try:
             events, effects = decide(inp, now)
         except _RejectError as rej:
             return Rejected(rej.reason, rej.code, rej.fault or inp.fault)
-        before = (self.state_snapshot(), self.scoreboard(), self.question_public())
-        self._apply_step(events, row.targets, kind)
+        except Exception as exc:
+            # A decide may already have fed the arbiter (see _decide_buzz); the state is no longer trustworthy.
+            self._phase = Phase.ERROR
+            raise GameBugError(f"deciding {kind} failed: {exc!r}") from exc
+        try:
+            self._apply_step(events, row.targets, kind)
+        finally:
+            self._fed.clear()
         self._now_us = max(self._now_us, now)
         return Step(tuple(events), tuple(effects + self._publish_diffs(*before)))
 
@@ -541,6 +564,8 @@ class Game:
 
     def apply(self, event: GameEvent) -> None:
         """Apply one logged event to the state (replay uses only this)."""
+        if isinstance(event, _REGISTRY_EVENTS):
+            self._registry_cache = None
         getattr(self, f"_apply_{_snake(type(event).__name__)}")(event)
         self._now_us = max(self._now_us, event.at_us)
 
@@ -593,12 +618,9 @@ class Game:
             "answering_team": None if play is None else play.answering,
             "answered": [] if play is None else sorted(play.answers),
             "judged": {} if play is None else dict(sorted(play.judged.items())),
-            "last_ruling": None if play is None or play.ruling is None else _ruling_dict(play.ruling),
-            "teams": [
-                {"team": t, "name": n, "devices": sorted(d for d, dt in self._devices.items() if dt == t)}
-                for t, n in self._teams.items()
-            ],
-            "devices": self._device_rows(),
+            "last_ruling": None if play is None else play.ruling_json,
+            "teams": self._registry()[0],
+            "devices": self._registry()[1],
             "unpaired_presses": sorted(self._unpaired_presses),
             "can_undo": bool(self._undo),
         }
@@ -643,6 +665,16 @@ class Game:
             "answer_us": None if play.timer_expired else play.answer_deadline_us,
             "answers_close_us": play.answers_deadline_us,
         }
+
+    def _registry(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        # Cached: the snapshot is built twice per step, and the rows only change with registry/clock events.
+        if self._registry_cache is None:
+            by_team: dict[str, list[str]] = {t: [] for t in self._teams}
+            for device, team in sorted(self._devices.items()):
+                by_team[team].append(device)
+            teams = [{"team": t, "name": n, "devices": by_team[t]} for t, n in self._teams.items()]
+            self._registry_cache = (teams, self._device_rows())
+        return self._registry_cache
 
     def _device_rows(self) -> list[dict[str, Any]]:
         rows = []
@@ -1016,9 +1048,10 @@ class Game:
             return [event("false_start", delta=penalty)], effects
         if play.arbiter is None or self._phase not in {Phase.ARMED, Phase.BUZZED, Phase.JUDGED}:
             return [event("not_armed")], []
-        preview = copy.deepcopy(play.arbiter)
+        # The one place decide changes state: feeding the real arbiter (copying it per press cost milliseconds).
+        # Nothing below can refuse the input, so "refused changes nothing" holds; apply skips the event's feed.
         press = _press_of(record)
-        results = preview.press(press)
+        results = play.arbiter.press(press)
         events: list[GameEvent] = []
         effects = []
         ruling = next((r for r in results if isinstance(r, Ruling)), None)
@@ -1033,7 +1066,9 @@ class Game:
             delta = penalty
             if rule is FalseStartRule.LOCKOUT:
                 effects.extend(DeviceCommand(d, "lock", (("q", play.index),)) for d in self._devices_of({team}))
-        events.append(event(outcome, via=True, delta=delta, at=max(now, inp.arrival_us)))
+        received = event(outcome, via=True, delta=delta, at=max(now, inp.arrival_us))
+        self._fed.add(id(received))
+        events.append(received)
         return events, effects
 
     def _ruled(self, play: _Play, ruling: Ruling, at: int) -> tuple[BuzzRuled, list[Effect]]:
@@ -1099,7 +1134,8 @@ class Game:
             if pending is not None:
                 if now < pending:
                     return [], []
-                ruling = next(r for r in copy.deepcopy(play.arbiter).tick(now) if isinstance(r, Ruling))
+                # Ticking the real arbiter: a due ruling is never refused, and apply sees it ruled already.
+                ruling = next(r for r in play.arbiter.tick(now) if isinstance(r, Ruling))
                 event, effects = self._ruled(play, ruling, now)
                 return [event], effects
             if play.window_deadline_us is not None and now >= play.window_deadline_us:
@@ -1180,6 +1216,7 @@ class Game:
         play.window_deadline_us = e.window_deadline_us
         play.locked_out = set(e.excluded)
         play.ruling = None
+        play.ruling_json = None
         play.answering = None
         play.answer_deadline_us = None
         play.timer_expired = False
@@ -1197,7 +1234,7 @@ class Game:
         play = self._play
         if play is not None and e.index == play.index:
             play.seen.add((e.press.device, e.press.boot, e.press.seq))
-            if e.via_arbiter:
+            if e.via_arbiter and id(e) not in self._fed:  # replay, or a press fed in another step
                 if play.arbiter is None:
                     raise AssertionError("a press fed to an arbiter that does not exist")
                 press = _press_of(e.press)
@@ -1222,6 +1259,7 @@ class Game:
             if ruling is None or ruling.winner_device != e.winner_device:
                 raise AssertionError("the arbiter's ruling differs from the logged one")
         play.ruling = e
+        play.ruling_json = _ruling_dict(e)
         play.answering = e.winner_team
         play.answer_deadline_us = e.answer_deadline_us
         play.timer_expired = False

@@ -439,6 +439,19 @@ def test_pause_keeps_the_remaining_time_and_refuses_presses() -> None:
     assert outcome(press(drv, "a", 5_100_000, seq=2)) == "accepted"
 
 
+def test_a_locked_out_team_stays_locked_out_across_pause_and_resume() -> None:
+    drv = setup()
+    armed(drv)
+    assert outcome(press(drv, "b", 990_000, arrival=1_000_400)) == "false_start"  # lockout (default rule)
+    drv.ok(Pause(now_us=1_100_000))
+    drv.ok(Resume(now_us=1_200_000))
+    assert outcome(press(drv, "b", 1_300_000, seq=2)) == "excluded"
+    assert outcome(press(drv, "a", 1_310_000)) == "accepted"
+    ruled = drv.ok(Tick(now_us=1_400_000)).events[0]
+    assert isinstance(ruled, BuzzRuled)
+    assert ruled.winner_team == "a"
+
+
 def test_pause_is_refused_while_a_ruling_is_pending() -> None:
     drv = setup()
     armed(drv)
