@@ -17,18 +17,28 @@ import logging
 import struct
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from amqtt.adapters import ReaderAdapter, StreamReaderAdapter, StreamWriterAdapter, WriterAdapter
+from amqtt.adapters import ReaderAdapter, StreamWriterAdapter, WriterAdapter
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.session import OutgoingApplicationMessage, Session
 
 from broker import wire
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Callable
 
     from broker.acl import Principal
 
-__all__ = ["MAX_INFLIGHT", "MAX_QUEUED", "Connection", "PeerClosedError", "Router", "enqueue", "read_packet"]
+__all__ = [
+    "MAX_INFLIGHT",
+    "MAX_QUEUED",
+    "Connection",
+    "NoReader",
+    "PeerClosedError",
+    "Router",
+    "TransportWriter",
+    "enqueue",
+    "read_packet",
+]
 
 log = logging.getLogger("quizhub.broker.connection")
 
@@ -42,7 +52,7 @@ class Router(Protocol):
     """What a connection asks of the broker."""
 
     def on_publish(self, conn: Connection, msg: wire.Publish) -> None: ...
-    async def on_subscribe(self, conn: Connection, packet_id: int, topics: list[tuple[str, int]]) -> None: ...
+    def on_subscribe(self, conn: Connection, packet_id: int, topics: list[tuple[str, int]]) -> None: ...
     def on_unsubscribe(self, conn: Connection, packet_id: int, filters: list[str]) -> None: ...
 
 
@@ -78,6 +88,45 @@ async def _read_exactly(reader: ReaderAdapter, n: int) -> bytes:
     return data
 
 
+class TransportWriter(WriterAdapter):  # type: ignore[misc]  # amqtt is untyped
+    """amqtt's writer interface over a bare asyncio transport (the TCP listener uses a Protocol, not streams)."""
+
+    def __init__(self, transport: asyncio.WriteTransport) -> None:
+        self.transport = transport
+
+    def write(self, data: bytes) -> None:
+        """Queue bytes on the transport (it sends at once when it can)."""
+        if not self.transport.is_closing():
+            self.transport.write(data)
+
+    async def drain(self) -> None:
+        """Nothing to do: the transport buffers."""
+
+    def get_peer_info(self) -> tuple[str, int] | None:
+        """(address, port) of the peer."""
+        peer = self.transport.get_extra_info("peername")
+        return (str(peer[0]), int(peer[1])) if peer else None
+
+    def get_ssl_info(self) -> object:
+        """The TLS object, if any."""
+        return self.transport.get_extra_info("ssl_object")
+
+    async def close(self) -> None:
+        """Close after sending what is queued."""
+        self.transport.close()
+
+
+class NoReader(ReaderAdapter):  # type: ignore[misc]  # amqtt is untyped
+    """The reader of a TCP connection: bytes are pushed to `Connection.receive`, never pulled."""
+
+    async def read(self, n: int = -1) -> bytes:  # noqa: ARG002
+        """Never called for a pushed connection; behaves as EOF."""
+        return b""
+
+    def feed_eof(self) -> None:
+        """Nothing to do."""
+
+
 class Connection(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt is untyped
     """A connected client. `run()` returns True when the client ended with DISCONNECT, False otherwise."""
 
@@ -103,8 +152,14 @@ class Connection(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt is untyp
         self._max_payload = max_payload
         self._max_packet = max_payload + _HEADER_ROOM
         self._loop = asyncio.get_running_loop()
-        self._stream = writer._writer if isinstance(writer, StreamWriterAdapter) else None  # noqa: SLF001
-        self._transport = self._stream.transport if self._stream is not None else None
+        self._transport: asyncio.WriteTransport | None = None
+        if isinstance(writer, TransportWriter):
+            self._transport = writer.transport
+        elif isinstance(writer, StreamWriterAdapter):
+            self._transport = writer._writer.transport  # noqa: SLF001 - the adapter hides its transport
+        self._framer = wire.Framer(self._max_packet)
+        self._ended: asyncio.Future[bool] = self._loop.create_future()
+        self._close_task: asyncio.Future[None] | None = None
         self._flush_task: asyncio.Task[None] | None = None
         self._run_task: asyncio.Task[object] | None = None
         self._finished = asyncio.Event()
@@ -118,47 +173,119 @@ class Connection(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt is untyp
         self._qos2_in: set[int] = session.attributes.setdefault("quizhub.qos2_in", set())
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
+    #
+    # Two ways in: over TCP the broker's `TcpProtocol` calls `receive()` from `data_received` (no task per
+    # packet, no task wake-up per PUBACK); over WebSocket (any amqtt reader adapter) `run()` reads in a task.
+    # Either way `end()` closes the socket once and resolves `wait_ended()`.
 
     @property
     def session_(self) -> Session:
         assert self.session is not None
         return self.session
 
-    async def run(self) -> bool:
-        """Read and handle packets until the client disconnects, breaks the protocol, or goes silent."""
-        self._run_task = asyncio.current_task()
+    def begin(self) -> None:
+        """After CONNACK: arm the keepalive watchdog and send what the session is owed (in flight, then queued)."""
         if self._timeout is not None:
             self._watchdog = self._loop.call_later(self._timeout, self._check_keepalive)
+        self._resend_inflight()
+        self._pump_queue()
+
+    def adopt(self, framer: wire.Framer) -> None:
+        """Take over the bytes that arrived behind CONNECT, before this connection existed."""
+        self._framer = framer
+
+    def receive(self, data: bytes) -> None:
+        """TCP: bytes from the socket. Handles every whole packet now; a violation ends the connection."""
+        if self._ended.done():
+            return
+        self._last_rx = self._loop.time()
+        framer = self._framer
+        if data:
+            framer.feed(data)
         try:
-            self._resend_inflight()
-            self._pump_queue()
-            self._reading = True
-            return await self._read_loop()
+            while (packet := framer.next_packet()) is not None:
+                if self.handle_packet(*packet):
+                    self.end(clean=True, reason="disconnect")
+                    return
+        except wire.ProtocolViolation as exc:
+            self._violation(exc)
+        except Exception:
+            # Our bug, not the client's: close this connection only, keep the broker serving everyone else.
+            log.exception("closing connection: broker error while handling a packet",
+                          extra={"client_id": self.client_id})
+            self.end(clean=False, reason="broker error")
+
+    def _violation(self, exc: wire.ProtocolViolation) -> None:
+        log.warning("closing connection: protocol violation", extra={"client_id": self.client_id,
+                    "reason": str(exc), "peer": self._peer()})
+        self.end(clean=False, reason="protocol violation")
+
+    def handle_packet(self, ptype: int, flags: int, body: bytes) -> bool:
+        """Handle one packet; True when it was the client's DISCONNECT. Raises ProtocolViolation."""
+        if ptype == wire.DISCONNECT and not flags and not body:
+            return True
+        handler = self._HANDLERS.get(ptype)
+        if handler is None:
+            raise wire.ProtocolViolation(f"packet type {ptype} may not be sent to a broker here [MQTT-2.2.1]")
+        handler(self, flags, body)
+        return False
+
+    def end(self, *, clean: bool, reason: str) -> None:
+        """The connection is over: stop the watchdog, close the socket (abort unless clean), resolve `ended`."""
+        if self._ended.done():
+            return
+        if self.close_reason is None:
+            self.close_reason = reason
+        self.open = False
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        if self._flush_task is not None:
+            self._flush_task.cancel()
+        if self._transport is not None:
+            if clean:
+                self._transport.close()
+            else:
+                self._transport.abort()
+        elif self.writer is not None:
+            self._close_task = asyncio.ensure_future(self._close_adapter())
+        self._ended.set_result(clean)
+
+    async def _close_adapter(self) -> None:
+        assert self.writer is not None
+        try:
+            await asyncio.wait_for(self.writer.close(), 2)
+        except (OSError, TimeoutError, asyncio.CancelledError):
+            log.debug("websocket close did not finish", extra={"client_id": self.client_id})
+        except Exception:  # noqa: BLE001 - websockets raises its own errors on a dead peer
+            log.debug("websocket close failed", extra={"client_id": self.client_id})
+
+    async def wait_ended(self) -> bool:
+        """Wait for the end of the connection; True if the client ended it with DISCONNECT."""
+        return await asyncio.shield(self._ended)
+
+    async def run(self) -> bool:
+        """Reader-task mode (WebSocket): read and handle packets until the connection ends."""
+        self._run_task = asyncio.current_task()
+        self._reading = True
+        try:
+            clean = await self._read_loop()
         finally:
             self._reading = False
-            self.open = False
-            if self._watchdog is not None:
-                self._watchdog.cancel()
-            await self._close_writer()
+        self.end(clean=clean, reason="disconnect" if clean else "peer closed")
+        return await self.wait_ended()
 
     async def _read_loop(self) -> bool:
         assert self.reader is not None
         try:
-            if isinstance(self.reader, StreamReaderAdapter):
-                return await self._read_stream(self.reader._reader)  # noqa: SLF001 - the adapter hides the buffer
             while True:
                 ptype, flags, body = await read_packet(self.reader, self._max_packet)
                 self._last_rx = self._loop.time()
-                if ptype == wire.DISCONNECT and not flags and not body:
-                    self.close_reason = "disconnect"
+                if self.handle_packet(ptype, flags, body):
                     return True
-                await self._dispatch(ptype, flags, body)
         except wire.ProtocolViolation as exc:
-            self.close_reason = "protocol violation"
-            log.warning("closing connection: protocol violation", extra={"client_id": self.client_id,
-                        "reason": str(exc), "peer": self._peer()})
+            self._violation(exc)
         except (PeerClosedError, asyncio.IncompleteReadError):
-            self.close_reason = self.close_reason or "peer closed"
+            pass
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if self.close_reason is None or task is None:
@@ -167,38 +294,20 @@ class Connection(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt is untyp
         except OSError as exc:
             self.close_reason = self.close_reason or f"network error: {exc.strerror or exc}"
         except Exception:
-            # Our bug, not the client's: close this connection only, keep the broker serving everyone else.
-            self.close_reason = "broker error"
             log.exception("closing connection: broker error while handling a packet",
                           extra={"client_id": self.client_id})
+            self.end(clean=False, reason="broker error")
         return False
 
-    async def _read_stream(self, stream: asyncio.StreamReader) -> bool:
-        # TCP: one read() per burst of packets, framed from a buffer, instead of three awaits per packet (the
-        # N PUBACKs after each fan-out were the broker's largest CPU item; docs/broker-performance.md).
-        framer = wire.Framer(self._max_packet)
-        while True:
-            packet = framer.next_packet()
-            if packet is None:
-                data = await stream.read(65536)
-                if not data:
-                    raise PeerClosedError
-                self._last_rx = self._loop.time()
-                framer.feed(data)
-                continue
-            ptype, flags, body = packet
-            if ptype == wire.DISCONNECT and not flags and not body:
-                self.close_reason = "disconnect"
-                return True
-            await self._dispatch(ptype, flags, body)
-
     def abort(self, reason: str, *, send_will: bool = True) -> None:
-        """Close this connection now (keepalive expiry, takeover, shutdown); `run()` then returns False."""
-        if self.close_reason is None:
-            self.close_reason = reason
+        """Close this connection now (keepalive expiry, takeover, shutdown); its end counts as unclean."""
         self.will_on_close = self.will_on_close and send_will
         if self._reading and self._run_task is not None and not self._run_task.done():
+            if self.close_reason is None:
+                self.close_reason = reason
             self._run_task.cancel()
+        else:
+            self.end(clean=False, reason=reason)
 
     def mark_finished(self) -> None:
         """Called by the broker once the closed connection is fully cleaned up (Will sent, session saved)."""
@@ -213,18 +322,6 @@ class Connection(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt is untyp
         """Wait until the connection has closed and the broker has cleaned up after it."""
         await self._finished.wait()
 
-    async def _close_writer(self) -> None:
-        if self._flush_task is not None:
-            self._flush_task.cancel()
-        if self._stream is not None:
-            self._stream.transport.abort() if self.close_reason != "disconnect" else self._stream.close()
-            return
-        if self.writer is not None:
-            try:
-                await asyncio.wait_for(self.writer.close(), 2)
-            except (OSError, TimeoutError, asyncio.CancelledError):
-                log.debug("websocket close did not finish", extra={"client_id": self.client_id})
-
     def _check_keepalive(self) -> None:
         assert self._timeout is not None
         silent = self._loop.time() - self._last_rx
@@ -238,24 +335,18 @@ class Connection(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt is untyp
     def _peer(self) -> str:
         return f"{self.session_.remote_address}:{self.session_.remote_port}"
 
-    # amqtt's own start/stop would run its reader loop; the broker runs `run()` instead.
+    # amqtt's own start/stop would run its reader loop; the broker drives this connection instead.
     async def start(self) -> None:
-        """Not used: the broker awaits `run()` on the connection's own task."""
+        """Not used: the broker calls `begin()` and feeds or runs the connection itself."""
 
     async def stop(self) -> None:
-        """Close the connection (amqtt's shutdown path and BrokerContext call this)."""
+        """Close the connection and wait for the broker's cleanup (amqtt's API)."""
         self.abort("broker stopping")
         await self._finished.wait()
 
     # -- incoming ------------------------------------------------------------------------------------------------
 
-    async def _dispatch(self, ptype: int, flags: int, body: bytes) -> None:
-        handler = self._HANDLERS.get(ptype)
-        if handler is None:
-            raise wire.ProtocolViolation(f"packet type {ptype} may not be sent to a broker here [MQTT-2.2.1]")
-        await handler(self, flags, body)
-
-    async def _on_publish(self, flags: int, body: bytes) -> None:
+    def _on_publish(self, flags: int, body: bytes) -> None:
         msg = wire.parse_publish(flags, body, self._max_payload)
         if msg.qos == 2 and msg.packet_id in self._qos2_in:
             self._write(wire.encode_packet(wire.PUBREC << 4, struct.pack("!H", msg.packet_id)))
@@ -268,53 +359,53 @@ class Connection(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt is untyp
             self._qos2_in.add(msg.packet_id)
             self._write(wire.encode_packet(wire.PUBREC << 4, struct.pack("!H", msg.packet_id)))
 
-    async def _on_puback(self, flags: int, body: bytes) -> None:
+    def _on_puback(self, flags: int, body: bytes) -> None:
         packet_id = wire.parse_packet_id("PUBACK", flags, 0, body)
         msg = self.session_.inflight_out.get(packet_id)
         if msg is not None and msg.qos == 1:
             del self.session_.inflight_out[packet_id]
             self._pump_queue()
 
-    async def _on_pubrec(self, flags: int, body: bytes) -> None:
+    def _on_pubrec(self, flags: int, body: bytes) -> None:
         packet_id = wire.parse_packet_id("PUBREC", flags, 0, body)
         msg = self.session_.inflight_out.get(packet_id)
         if msg is not None and msg.qos == 2:
             msg.pubrec_packet = True
         self._write(wire.encode_packet((wire.PUBREL << 4) | 0x02, struct.pack("!H", packet_id)))
 
-    async def _on_pubrel(self, flags: int, body: bytes) -> None:
+    def _on_pubrel(self, flags: int, body: bytes) -> None:
         packet_id = wire.parse_packet_id("PUBREL", flags, 0x02, body)
         self._qos2_in.discard(packet_id)
         self._write(wire.encode_packet(wire.PUBCOMP << 4, struct.pack("!H", packet_id)))
 
-    async def _on_pubcomp(self, flags: int, body: bytes) -> None:
+    def _on_pubcomp(self, flags: int, body: bytes) -> None:
         packet_id = wire.parse_packet_id("PUBCOMP", flags, 0, body)
         msg = self.session_.inflight_out.get(packet_id)
         if msg is not None and msg.qos == 2:
             del self.session_.inflight_out[packet_id]
             self._pump_queue()
 
-    async def _on_subscribe(self, flags: int, body: bytes) -> None:
+    def _on_subscribe(self, flags: int, body: bytes) -> None:
         packet_id, topics = wire.parse_subscribe(flags, body)
-        await self._router.on_subscribe(self, packet_id, topics)
+        self._router.on_subscribe(self, packet_id, topics)
 
-    async def _on_unsubscribe(self, flags: int, body: bytes) -> None:
+    def _on_unsubscribe(self, flags: int, body: bytes) -> None:
         packet_id, filters = wire.parse_unsubscribe(flags, body)
         self._router.on_unsubscribe(self, packet_id, filters)
 
-    async def _on_pingreq(self, flags: int, body: bytes) -> None:
+    def _on_pingreq(self, flags: int, body: bytes) -> None:
         if flags or body:
             raise wire.ProtocolViolation("PINGREQ must have no flags and no body [MQTT-2.2.2-2]")
         self._write(bytes((wire.PINGRESP << 4, 0)))
 
-    async def _on_connect(self, flags: int, body: bytes) -> None:  # noqa: ARG002
+    def _on_connect(self, flags: int, body: bytes) -> None:  # noqa: ARG002
         raise wire.ProtocolViolation("a second CONNECT on one connection [MQTT-3.1.0-2]")
 
-    async def _on_disconnect(self, flags: int, body: bytes) -> None:  # noqa: ARG002
-        # A well-formed DISCONNECT never gets here (the read loop ends on it).
+    def _on_disconnect(self, flags: int, body: bytes) -> None:  # noqa: ARG002
+        # A well-formed DISCONNECT never gets here (`handle_packet` ends on it).
         raise wire.ProtocolViolation("DISCONNECT must have no flags and no body [MQTT-3.14.1-1]")
 
-    _HANDLERS: ClassVar[dict[int, Callable[[Connection, int, bytes], Awaitable[None]]]] = {
+    _HANDLERS: ClassVar[dict[int, Callable[[Connection, int, bytes], None]]] = {
         wire.CONNECT: _on_connect,
         wire.DISCONNECT: _on_disconnect,
         wire.PUBLISH: _on_publish,
@@ -376,8 +467,8 @@ class Connection(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt is untyp
             self.deliver(msg.topic, msg.topic.encode(), bytes(msg.data), msg.qos or 0, retain=msg.retain)
 
     def _backlog(self) -> int:
-        if self._stream is not None:
-            return int(self._stream.transport.get_write_buffer_size())
+        if self._transport is not None:
+            return int(self._transport.get_write_buffer_size())
         return 0
 
     def _write(self, data: bytes) -> None:
