@@ -111,6 +111,7 @@ __all__ = [
     "Game",
     "GameBugError",
     "GameSettings",
+    "IdentifyDevice",
     "Input",
     "Judge",
     "Next",
@@ -295,6 +296,13 @@ class PairDevice(_HostCommand):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UnpairDevice(_HostCommand):
     """Detach `device` from its team."""
+
+    device: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IdentifyDevice(_HostCommand):
+    """Make a device blink so the host can find it (no event: nothing about the game changes)."""
 
     device: str
 
@@ -984,6 +992,12 @@ class Game:
         return [DeviceUnpaired(at_us=now, device=inp.device, team=team)], [
             DeviceCommand(inp.device, "config", (("team", None),))
         ]
+
+    def _decide_identify_device(self, inp: IdentifyDevice, now: int) -> tuple[list[GameEvent], list[Effect]]:
+        del now
+        if inp.device not in self._devices and inp.device not in self._device_info:
+            raise _RejectError(f"no device {inp.device!r} has said hello or been paired", "unknown_device")
+        return [], [DeviceCommand(inp.device, "identify")]
 
     # ------------------------------------------------------------------ decide: devices, players, time
 

@@ -35,6 +35,7 @@ from hub.core.game import (
     Game,
     GameBugError,
     GameSettings,
+    IdentifyDevice,
     Judge,
     Next,
     PairDevice,
@@ -315,6 +316,14 @@ def test_a_reboot_resets_the_clock_model() -> None:
     ev = press(drv, "a", 1_100_000, boot=2).events[0]
     assert isinstance(ev, BuzzReceived)
     assert ev.press.synced is False
+
+
+def test_identify_blinks_a_known_device_and_logs_nothing() -> None:
+    drv = setup()
+    step = drv.ok(IdentifyDevice(device="db"))
+    assert step.events == ()
+    assert step.effects == (DeviceCommand("db", "identify"),)
+    drv.no(IdentifyDevice(device="ghost"), "unknown_device")
 
 
 def test_a_device_saying_hello_while_armed_is_told_its_team_and_armed() -> None:
