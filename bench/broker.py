@@ -312,7 +312,9 @@ class Rig:
             else:
                 log(f"  {self.variant.name} worker {index}: {line.decode().strip()}")
         if not ready.done():
-            ready.set_exception(RuntimeError(f"subscriber worker {index} exited, see {self.workdir}"))
+            logfile = self.workdir / f"subscribers-{index}.log"
+            tail = logfile.read_text(errors="replace").strip().splitlines()[-3:] if logfile.exists() else []
+            ready.set_exception(RuntimeError(f"subscriber worker {index} exited: {' | '.join(tail)}"))
 
     def _on_buzz(self, client: mq.MqttClient, _topic: bytes, payload: bytes, stamp: int) -> None:
         # The arbiter's whole job: one lock publish per buzz, at once.
@@ -417,9 +419,19 @@ async def run_size(n: int, variants: list[Variant], args: argparse.Namespace, tm
     log(f"N={n}: starting {', '.join(v.name for v in variants)}")
     rigs = [Rig(v, n, tmp / f"{v.name}-{n}", args.qos) for v in variants]
     spies: list[subprocess.Popen[bytes]] = []
+    failed: dict[str, str] = {}
     try:
-        for rig in rigs:
-            await rig.start()
+        for rig in list(rigs):
+            try:
+                await rig.start()
+            except Exception as exc:
+                # One broken variant (e.g. an experiment) must not cost the whole run.
+                if rig.variant.kind == "mosquitto":
+                    raise
+                log(f"  {rig.variant.name}: FAILED to start, left out of N={n}: {exc}")
+                failed[rig.variant.name] = str(exc)
+                await rig.stop()
+                rigs.remove(rig)
         rounds = args.warmup + args.trials
         for k in range(rounds):
             if k == args.warmup:
@@ -483,6 +495,8 @@ async def run_size(n: int, variants: list[Variant], args: argparse.Namespace, tm
             row["gc_during_trials"] = rig.gc
         row["loadavg_1min"] = load
         rows.append(row)
+    rows += [{"broker": name, "n": n, "error": err, "trials": 0, "lost": 0, "total_ms": {}, "kernel_ms": {},
+              "fanout_ms": {}} for name, err in failed.items()]
     return rows
 
 
@@ -511,6 +525,9 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     print("-" * len(head))
     nan = math.nan
     for r in rows:
+        if r.get("error"):
+            print(f"{r['n']:>4}  {r['broker']:<18} did not start: {r['error'][:80]}")
+            continue
         t = r["total_ms"]
         ratio = r.get("ratio_vs_mosquitto", {})
         kratio = r.get("kernel_ratio_vs_mosquitto", {})
