@@ -3,11 +3,12 @@
 It replaces amqtt's reader loop, which (0.12.1) discards malformed packets and reads on, never acts on a keepalive
 timeout, reads any packet size, and drops in-flight QoS 1 messages when the connection ends. Here:
 
-- a whole packet is read before parsing, and any violation closes this connection at once;
+- a whole packet is framed (`wire.Framer`) before parsing, and any violation closes this connection at once;
 - a packet longer than the payload cap (plus header room) is refused before its body is read;
 - a watchdog closes the connection after `keepalive_factor` x keepalive of silence (the broker then sends the Will);
 - outgoing QoS 1/2 messages stay in the session until acknowledged, and are resent with DUP after a reconnect;
-- packets are handled in arrival order, inline, with no task per packet.
+- packets are handled in arrival order, synchronously: over TCP straight from `data_received` (`receive()`),
+  over WebSocket from one reader task (`run()`); no task per packet or per outgoing message.
 """
 
 from __future__ import annotations
