@@ -49,6 +49,14 @@ MODEL_FOR_SCHEMA: dict[str, type[BaseModel]] = {
 }
 
 
+WIRE_PREFIXES = ("device-", "game-", "hub-")
+"""Schema files named so are MQTT messages; others in schemas/ (a quiz file format, say) are not."""
+
+
+def is_wire_schema(name: str) -> bool:
+    return name.startswith(WIRE_PREFIXES)
+
+
 @cache
 def schemas() -> dict[str, dict[str, Any]]:
     """Every schema file by name (`device-buzz`), parsed."""
