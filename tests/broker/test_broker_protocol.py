@@ -125,3 +125,64 @@ async def test_delivery_uses_the_lower_of_publish_and_subscription_qos(target, p
     pub = await target.client("svc", client_id="pub")
     await pub.publish(f"{r}/q", b"m", qos=pub_qos)
     assert (await sub.next_message()).qos == expected
+
+
+async def test_overlapping_subscriptions_deliver_one_copy_at_the_highest_qos(target):
+    r = target.root
+    sub = await target.client("svc", client_id="sub")
+    assert await sub.subscribe((f"{r}/games/+/state", 0), (f"{r}/games/g1/state", 1), (f"{r}/games/#", 0)) \
+        == [0, 1, 0]
+    pub = await target.client("svc", client_id="pub")
+    await pub.publish(f"{r}/games/g1/state", b"s", qos=1)
+    await pub.publish(f"{r}/games/g1/sentinel", b"", qos=1)
+    seen = await sub.messages_until(f"{r}/games/g1/sentinel")
+    assert [(m.topic, m.qos) for m in seen] == [(f"{r}/games/g1/state", 1)]
+
+
+async def test_a_resent_qos2_publish_is_routed_once(target):
+    r = target.root
+    sub = await target.client("svc", client_id="sub")
+    await sub.subscribe((f"{r}/events", 2))
+    pub = await target.client("svc", client_id="pub")
+    pub.send(publish_packet(f"{r}/events", b"once", qos=2, pid=7))
+    pub.send(publish_packet(f"{r}/events", b"once", qos=2, pid=7, dup=True))  # PUBREC lost, client resends
+    pub.send(packet(0x62, struct.pack("!H", 7)))  # PUBREL
+    await pub.publish(f"{r}/sentinel", b"", qos=1)
+    await sub.subscribe((f"{r}/sentinel", 1))
+    await pub.publish(f"{r}/sentinel", b"", qos=1)
+    seen = await sub.messages_until(f"{r}/sentinel")
+    assert [m.payload for m in seen] == [b"once"]
+
+
+async def test_unsubscribe_stops_delivery(target):
+    r = target.root
+    sub = await target.client("svc", client_id="sub")
+    await sub.subscribe((f"{r}/a", 1), (f"{r}/b", 1))
+    sub.send(packet(0xA2, struct.pack("!H", 99) + struct.pack("!H", len(f"{r}/a")) + f"{r}/a".encode()))
+    pub = await target.client("svc", client_id="pub")
+    await pub.ping()
+    ptype, _, body = await sub.read_packet()
+    assert (ptype, body) == (11, struct.pack("!H", 99))  # UNSUBACK
+    await pub.publish(f"{r}/a", b"gone", qos=1)
+    await pub.publish(f"{r}/b", b"sentinel", qos=1)
+    assert await sub.messages_until(f"{r}/b") == []
+
+
+async def test_accepted_sockets_have_nagle_off(start_embedded):
+    import socket  # noqa: PLC0415
+
+    async with start_embedded() as (b, pw):
+        c = await RawClient.open(b.port)
+        await c.connect("svc", "svc", pw["svc"])
+        (conn,) = b.broker._connections
+        sock = conn._transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+
+
+async def test_a_denied_publish_is_logged_with_who_and_where(start_embedded, topic_root, caplog):
+    async with start_embedded() as (b, pw):
+        dev = await RawClient.open(b.port)
+        await dev.connect("dev1", "dev1", pw["dev1"])
+        await dev.publish(f"{topic_root}/devices/dev2/buzz", b"x", qos=1)
+    (record,) = [r for r in caplog.records if r.getMessage() == "publish denied"]
+    assert (record.client_id, record.role, record.topic) == ("dev1", "device", f"{topic_root}/devices/dev2/buzz")
