@@ -27,6 +27,7 @@ from hub.core.model import check_id
 
 __all__ = [
     "OUTCOMES",
+    "AnswerPassed",
     "AnswerReceived",
     "AnswerTimerExpired",
     "AnswersClosed",
@@ -548,6 +549,17 @@ class Judged(GameEvent):
 
     def score_deltas(self) -> tuple[tuple[str, int], ...]:
         return ((self.team, self.delta),) if self.delta else ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnswerPassed(GameEvent):
+    """After a wrong answer the next team in the ruling's order answers, without re-arming ("who's next")."""
+
+    type: ClassVar[str] = "answer.passed"
+    index: int
+    team: str
+    device: str
+    answer_deadline_us: int | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -55,6 +55,7 @@ from hub.core.arbitration import (
 )
 from hub.core.clock import ClockModel, NotSyncedError, SyncSample
 from hub.core.events import (
+    AnswerPassed,
     AnswerReceived,
     AnswersClosed,
     AnswersOpened,
@@ -140,14 +141,19 @@ MAX_TEXT = 500  # longest open-text answer or team name we keep; longer is a pla
 class GameSettings:
     """How a game plays. Times are µs; None means "no timer".
 
-    `answer_time_us` is the buzz winner's answer timer; `choice_time_us` how long phone questions stay open
-    (a question's own limits override both). `grace_from_clocks` derives each arm's grace window from the
-    measured one-way bounds of the devices that may buzz (`arbitration.grace_for`) instead of
-    `arbitration.grace_us`. `unsynced_bound_us` is the one-way delay assumed for a device with no clock model.
+    After a wrong buzzer answer, `pass_on_wrong` gives the question to the next team in the ruling's order ("who's
+    next"); when nobody is left there (or it is off) `rearm_on_wrong` re-arms the buzzers for the teams not yet
+    locked out, else the game returns to `question` for the host.
+
+    `answer_time_us` is the buzz winner's answer timer; `choice_time_us` how long phone questions stay open (a
+    question's own limits override both). `grace_from_clocks` derives each arm's grace window from the measured
+    one-way bounds of the devices that may buzz (`arbitration.grace_for`) instead of `arbitration.grace_us`.
+    `unsynced_bound_us` is the one-way delay assumed for a device with no clock model.
     """
 
     arbitration: ArbitrationSettings = field(default_factory=ArbitrationSettings)
     rearm_on_wrong: bool = True
+    pass_on_wrong: bool = False
     buzz_window_us: int | None = None
     answer_time_us: int | None = 10_000_000
     choice_time_us: int = 20_000_000
@@ -841,7 +847,21 @@ class Game:
         events: list[GameEvent] = [Judged(at_us=now, index=play.index, team=team, correct=inp.correct, delta=delta)]
         effects: list[Effect] = []
         remaining = self._eligible(play) - {team}
-        if not inp.correct and remaining and self.settings.rearm_on_wrong:
+        following = next(
+            (r for r in play.ruling.order if r.team in remaining and r.team not in play.judged),
+            None,
+        ) if not inp.correct and self.settings.pass_on_wrong else None
+        if following is not None:
+            limit = self._time_limit(q)
+            events.append(AnswerPassed(
+                at_us=now, index=play.index, team=following.team, device=following.device,
+                answer_deadline_us=None if limit is None else now + limit,
+            ))
+            effects.extend([
+                LockBuzzers(play.index, following.device),
+                DeviceCommand(following.device, "win", (("q", play.index),)),
+            ])
+        elif not inp.correct and remaining and self.settings.rearm_on_wrong:
             attempt = play.attempt + 1
             seed = (self.settings.arbitration.seed * 1_000_003 + play.index * 1_009 + attempt) % (1 << 62)
             window = q.buzz_window_us or self.settings.buzz_window_us
@@ -1278,6 +1298,13 @@ class Game:
         play.answer_deadline_us = e.answer_deadline_us
         play.timer_expired = False
         play.window_deadline_us = None
+        self._phase = Phase.BUZZED
+
+    def _apply_answer_passed(self, e: AnswerPassed) -> None:
+        play, _ = self._current()
+        play.answering = e.team
+        play.answer_deadline_us = e.answer_deadline_us
+        play.timer_expired = False
         self._phase = Phase.BUZZED
 
     def _apply_buzz_window_closed(self, e: BuzzWindowClosed) -> None:

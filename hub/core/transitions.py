@@ -83,7 +83,7 @@ def _table() -> dict[tuple[Phase, str], Transition]:
         (p.ARMED, "Reveal", "reveal", (p.REVEALED,)),
         (p.ARMED, "Skip", "skip", (p.QUESTION, p.FINISHED)),
 
-        (p.BUZZED, "Judge", "judge", (p.JUDGED, p.QUESTION, p.ARMED)),
+        (p.BUZZED, "Judge", "judge", (p.JUDGED, p.QUESTION, p.ARMED, p.BUZZED)),  # BUZZED: passed to the next
         (p.BUZZED, "Skip", "skip", (p.QUESTION, p.FINISHED)),
 
         (p.CLOSED, "Arm", "arm", (p.ARMED,)),

@@ -214,6 +214,29 @@ def test_without_rearm_a_wrong_answer_returns_to_the_question_and_the_host_arms_
     assert step.events[0].excluded == ("a",)  # type: ignore[attr-defined]
 
 
+def test_pass_on_wrong_gives_the_question_to_the_next_in_the_ruling_order() -> None:
+    drv = setup(GameSettings(pass_on_wrong=True, answer_time_us=5_000_000))
+    armed(drv)
+    press(drv, "c", 1_100_000)
+    press(drv, "a", 1_110_000)
+    drv.ok(Tick(now_us=1_200_000))
+    step = drv.ok(Judge(correct=False, now_us=2_000_000))
+    assert drv.types(step) == ["judgement.made", "answer.passed"]
+    assert LockBuzzers(0, "da") in step.effects
+    assert DeviceCommand("da", "win", (("q", 0),)) in step.effects
+    assert drv.game.phase is Phase.BUZZED
+    snap = drv.game.state_snapshot()
+    assert (snap["answering_team"], snap["locked_out"]) == ("a", ["c"])
+    assert snap["deadlines"]["answer_us"] == 7_000_000
+    step = drv.ok(Judge(correct=False))  # nobody left in the order: re-arm for b
+    assert drv.types(step) == ["judgement.made", "buzzers.armed"]
+    assert step.events[1].excluded == ("a", "c")  # type: ignore[attr-defined]
+    drv.ok(Undo())
+    drv.ok(Undo())
+    assert drv.game.state_snapshot()["answering_team"] == "a"
+    assert drv.game.scores == {"a": 0, "b": 0, "c": -3}
+
+
 def test_when_every_team_answered_wrong_the_question_is_judged() -> None:
     drv = setup(teams=("a", "b"))
     armed(drv)

@@ -18,6 +18,7 @@ from test_game_support import Driver, fingerprint
 from hub.core.arbitration import ArbitrationSettings, FalseStartRule, TieRule
 from hub.core.clock import SyncSample
 from hub.core.events import (
+    AnswerPassed,
     BuzzersArmed,
     BuzzReceived,
     BuzzRuled,
@@ -86,6 +87,7 @@ game_settings = st.builds(
         seed=st.integers(0, 3),
     ),
     rearm_on_wrong=st.booleans(),
+    pass_on_wrong=st.booleans(),
     buzz_window_us=st.sampled_from([None, 2_000_000]),
     answer_time_us=st.sampled_from([None, 3_000_000]),
     scoring=st.sampled_from(list(ScoringFormula)),
@@ -150,6 +152,9 @@ class _Machine(RuleBasedStateMachine):
                 assert e.winner_team not in self.arm_excluded, "a locked-out team won"
                 assert e.winner_team is None or e.winner_team == e.order[0].team or e.too_close
                 assert not {r.team for r in e.order} & self.arm_excluded
+            elif isinstance(e, AnswerPassed):
+                assert self.arm_excluded is not None
+                assert e.team not in self.arm_excluded, "the question passed to a locked-out team"
             elif (
                 isinstance(e, Judged) and self.arm_excluded is not None
                 and self.drv.quiz.questions[e.index].kind is QuestionKind.BUZZER
