@@ -117,6 +117,8 @@ class Results:
     clamped_presses: int = 0
     presses: int = 0
     stated_uncertainty_us: list[float] = field(default_factory=list)
+    errors_us: list[float] = field(default_factory=list)  # |mapped - true| per press
+    error_over_bound: list[float] = field(default_factory=list)
     grace_us: list[int] = field(default_factory=list)
     truth_outside_bound: int = 0
     wrong_details: list[dict[str, object]] = field(default_factory=list)
@@ -242,6 +244,8 @@ def run(rounds: int, n_devices: int, seed: int, loss: float) -> dict[str, object
                 res.clamped_presses += 1
             if abs(p.t_hub_us - t) > p.uncertainty_us:
                 res.truth_outside_bound += 1
+            res.errors_us.append(abs(p.t_hub_us - t))
+            res.error_over_bound.append(abs(p.t_hub_us - t) / max(p.uncertainty_us, 1e-9))
             for ev in arb.press(p):
                 if isinstance(ev, LatePress) and (ev.beats_winner or ev.claims_earlier):
                     late_beats = True
@@ -445,6 +449,16 @@ def summarize(res: Results, rounds: int, n_devices: int, seed: int, loss: float)
             "p90": _pct(res.stated_uncertainty_us, 0.9),
             "p99": _pct(res.stated_uncertainty_us, 0.99),
         },
+        "actual_mapping_error_us": {
+            "p50": _pct(res.errors_us, 0.5),
+            "p99": _pct(res.errors_us, 0.99),
+            "max": max(res.errors_us, default=math.nan),
+        },
+        "actual_error_over_stated_bound": {
+            "p50": _pct(res.error_over_bound, 0.5),
+            "p99": _pct(res.error_over_bound, 0.99),
+            "max": max(res.error_over_bound, default=math.nan),
+        },
         "grace_us": {
             "p50": _pct([float(g) for g in res.grace_us], 0.5),
             "max": max(res.grace_us) if res.grace_us else math.nan,
@@ -483,6 +497,8 @@ def print_report(out: dict[str, object]) -> None:
         "presses_clamped_by_no_time_travel",
         "mapped_time_outside_stated_bound",
         "stated_uncertainty_us",
+        "actual_mapping_error_us",
+        "actual_error_over_stated_bound",
         "grace_us",
         "throughput",
         "targets",
