@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from brokertest_raw import RawClient
 
 
@@ -129,3 +130,31 @@ async def test_websocket_clients_use_the_same_broker(start_embedded, topic_root)
                     assert msg.payload == b'[{"team":"A","points":3}]'
                     assert msg.qos == 1
                     break
+
+
+async def test_websocket_connections_get_the_same_keepalive_and_malformed_rules(start_embedded, topic_root):
+    import websockets  # noqa: PLC0415
+    from brokertest_raw import connect_packet  # noqa: PLC0415
+
+    r = topic_root
+    async with start_embedded(ws_port=0) as (b, pw):
+        watcher = await RawClient.open(b.port)
+        await watcher.connect("watcher", "svc", pw["svc"])
+        await watcher.subscribe((f"{r}/devices/+/status", 1))
+        uri = f"ws://127.0.0.1:{b.ws_port}/mqtt"
+        async with websockets.connect(uri, subprotocols=["mqtt"]) as silent:
+            await silent.send(connect_packet("dev1", "dev1", pw["dev1"], keepalive=1,
+                                             will=(f"{r}/devices/dev1/status", b"offline", 1, False)))
+            assert (await silent.recv())[:4] == b"\x20\x02\x00\x00"
+            started = time.monotonic()
+            assert (await watcher.next_message()).payload == b"offline"
+            assert 1.4 <= time.monotonic() - started < 2.5
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(silent.recv(), 5)
+        async with websockets.connect(uri, subprotocols=["mqtt"]) as bad:
+            await bad.send(connect_packet("svc-ws", "svc", pw["svc"]))
+            assert (await bad.recv())[:4] == b"\x20\x02\x00\x00"
+            await bad.send(bytes((0x36, 0x05, 0x00, 0x01, 0x61, 0x00, 0x01)))  # PUBLISH with QoS 3
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(bad.recv(), 5)
+        await watcher.ping()
