@@ -348,6 +348,8 @@ class Repository:
         """
         if expected_next_seq < 1:
             raise ValueError(f"sequence numbers start at 1; expected_next_seq={expected_next_seq} is impossible")
+        if fence is not None and fence < 0:
+            raise ValueError(f"a fencing token is a non-negative integer, got {fence}")
         batch = list(events)
         held = 0 if fence is None else fence
         new_last = expected_next_seq - 1 + len(batch)
