@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEVICE_MAX_BYTES",
     "GAME_MAX_BYTES",
+    "MAX_ERROR_CHARS",
     "MODEL_FOR_KIND",
     "CodecError",
     "ErrorCode",
@@ -62,6 +63,8 @@ GAME_MAX_BYTES: Final = 65536
 
 _MSGPACK_MAP_FIRST_BYTES: Final = frozenset((*range(0x80, 0x90), 0xDE, 0xDF))
 _JSON_WHITESPACE: Final = b" \t\r\n"
+MAX_ERROR_CHARS: Final = 500
+"""Longest `CodecError` message (DeviceError allows 512 characters)."""
 _MAX_ERRORS_SHOWN: Final = 3
 _MAX_INPUT_SHOWN: Final = 40
 
@@ -108,9 +111,12 @@ ErrorCode = Literal["too_large", "malformed", "invalid"]
 
 class CodecError(ValueError):
     """A payload we cannot accept: the sender's fault. `code` is `too_large`, `malformed` (not a JSON or
-    msgpack object) or `invalid` (well-formed but not the expected message); `str(err)` is one sentence."""
+    msgpack object) or `invalid` (well-formed but not the expected message); `str(err)` is one sentence of at
+    most `MAX_ERROR_CHARS`, so it fits a `DeviceError` or `CommandError` sent back to the sender as it is."""
 
     def __init__(self, code: ErrorCode, message: str) -> None:
+        if len(message) > MAX_ERROR_CHARS:
+            message = message[: MAX_ERROR_CHARS - 1] + "…"
         super().__init__(message)
         self.code: ErrorCode = code
         self.message = message
@@ -198,7 +204,8 @@ def _describe(name: str, errors: list[ErrorDetails]) -> tuple[ErrorCode, str]:
         return "malformed", f"{name}: not valid JSON ({errors[0]['msg']})"
     parts = []
     for err in errors[:_MAX_ERRORS_SHOWN]:
-        where = ".".join(str(part) for part in err["loc"]) or "(message)"
+        # A hostile document can have field names of any length; keep each part short.
+        where = ".".join(_clip(str(part)) for part in err["loc"]) or "(message)"
         # Pydantic prefixes validator errors with "Value error, "; the sentence after it is ours.
         text = err["msg"].removeprefix("Value error, ")
         got = "" if err["type"] in {"missing", "value_error"} else f" (got {_short(err.get('input'))})"
@@ -216,3 +223,7 @@ def _short(value: object) -> str:
 def _reason(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text if len(text) <= 2 * _MAX_INPUT_SHOWN else text[: 2 * _MAX_INPUT_SHOWN - 1] + "…"
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _MAX_INPUT_SHOWN else text[: _MAX_INPUT_SHOWN - 1] + "…"

@@ -23,8 +23,10 @@ from hub.codec import (
 )
 from hub.messages import (
     Buzz,
+    CommandError,
     DeviceCommand,
     DeviceConfig,
+    DeviceError,
     DeviceStatus,
     GameEventEnvelope,
     GameState,
@@ -60,6 +62,9 @@ def anything_but_codec_error(model: type, payload: bytes, **kw: Any) -> None:
     text = str(error)
     assert error.code in {"too_large", "malformed", "invalid"}
     assert text.startswith(f"{model.__name__}: ")
+    # The hub sends the sentence back as it is: it must fit the error messages of the contract.
+    DeviceError(code=error.code, message=text)
+    CommandError(code=error.code, message=text)
     assert "pydantic" not in text
     assert "Traceback" not in text
     assert error.__cause__ is None, "no chained pydantic traceback"
@@ -115,6 +120,15 @@ def test_random_json_and_msgpack_documents_never_raise_anything_else(value: Any,
     payload = msgpack.packb(value) if as_msgpack else json.dumps(value).encode()
     for model in DEVICE_MODELS:
         anything_but_codec_error(model, payload, allow_msgpack=True)
+
+
+@FAST
+@given(keys=st.lists(st.text(min_size=1, max_size=300), min_size=1, max_size=6), value=json_values)
+def test_hostile_field_names_still_give_a_short_sentence(keys: list[str], value: Any) -> None:
+    anything_but_codec_error(GameState, json.dumps(dict.fromkeys(keys, value)).encode(), max_size=1 << 16)
+    anything_but_codec_error(
+        GameState, json.dumps({"last_ruling": dict.fromkeys(keys, value)}).encode(), max_size=1 << 16
+    )
 
 
 @FAST
