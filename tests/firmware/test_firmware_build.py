@@ -235,3 +235,12 @@ def test_a_press_while_disconnected_is_delivered_after_reconnect_with_its_origin
     b.wait_event("buzz_acked", after=mark)
     # Still armed-and-pressed after the reconnect; the game subscription came back.
     b.wait_event("subscribed", after=mark, where=lambda e: e["topic"] == f"{topic_root}/games/g1/buzzers")
+
+
+def test_readme_round_table_is_generated_from_the_core(host_buzzer_exe: Path) -> None:
+    table = subprocess.run(
+        [str(host_buzzer_exe), "--transitions"], capture_output=True, text=True, timeout=30, check=True
+    ).stdout.strip()
+    readme = (Path(__file__).resolve().parents[2] / "firmware" / "esp32" / "README.md").read_text()
+    embedded = readme.split("<!-- transitions:begin -->")[1].split("<!-- transitions:end -->")[0].strip()
+    assert embedded == table, f"README.md round table is stale; paste `host_buzzer --transitions`:\n{table}"

@@ -141,6 +141,12 @@ void Device::disconnected(int64_t now_us) {
   refresh_led();
 }
 
+void Device::link_up(int64_t now_us) {
+  if (!valid_ || conn_ != Conn::Waiting) return;
+  backoff_.reset();
+  reconnect_at_us_ = now_us;
+}
+
 void Device::shutdown() {
   if (conn_ == Conn::Online) {
     char buf[32];

@@ -97,6 +97,9 @@ class Device {
   void connected(int64_t now_us);
   /// The connection dropped, or an attempt failed. Schedules the next attempt with backoff.
   void disconnected(int64_t now_us);
+  /// The network under MQTT came back (Wi-Fi associated, got an IP): retry now instead of at the backoff's
+  /// end, and restart the backoff from base. Harmless at any other time.
+  void link_up(int64_t now_us);
   /// An incoming publish; t_rx_us = device clock when the transport received it (the sync t2).
   void message(const char* topic, const char* payload, size_t len, int64_t t_rx_us);
   /// A button edge from the ISR (down = pressed) at t_us.

@@ -142,7 +142,27 @@ void usage(FILE* to) {
                "                   [--root quizhub] [--offset-us N] [--drift-ppm X] [--boot N | --boot-file PATH]\n"
                "                   [--fw 1.0.0] [--keepalive 5] [--backoff-base-ms 500] [--backoff-cap-ms 5000]\n"
                "                   [--debounce-us 30000] [--seed N] [--rssi -60] [--battery-mv 3900]\n"
+               "       host_buzzer --transitions   (print the round state table as Markdown)\n"
                "stdin: press | press-at <host_monotonic_us> | now | quit      stdout: one JSON event per line\n");
+}
+
+/// The round state machine as a Markdown table, generated from the core's table (README.md embeds it verbatim;
+/// a test checks they agree).
+void print_transitions() {
+  const RoundInput inputs[] = {RoundInput::Press, RoundInput::Arm, RoundInput::Lock, RoundInput::Win,
+                               RoundInput::Reset};
+  std::printf("| state \\ input |");
+  for (RoundInput in : inputs) std::printf(" %s |", round_input_name(in));
+  std::printf("\n|---|---|---|---|---|---|\n");
+  for (int s = 0; s <= static_cast<int>(RoundState::Won); ++s) {
+    const auto st = static_cast<RoundState>(s);
+    std::printf("| **%s** |", round_state_name(st));
+    for (RoundInput in : inputs) {
+      const Transition t = round_transition(st, in);
+      std::printf(" %s%s |", round_state_name(t.next), t.send_buzz ? " + buzz" : "");
+    }
+    std::printf("\n");
+  }
 }
 
 bool parse_args(int argc, char** argv, Options& o) {
@@ -150,6 +170,10 @@ bool parse_args(int argc, char** argv, Options& o) {
     const std::string a = argv[i];
     if (a == "--help" || a == "-h") {
       usage(stdout);
+      std::exit(0);
+    }
+    if (a == "--transitions") {
+      print_transitions();
       std::exit(0);
     }
     if (i + 1 >= argc) {

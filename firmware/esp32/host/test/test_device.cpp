@@ -492,3 +492,23 @@ TEST_CASE("an arm that locks out my team locks this buzzer; other teams' lock-ou
   r.msg("qz/games/g1/buzzers", R"({"cmd":"arm","q":3,"locked_out":"t3"})", 40);
   CHECK(r.fx.rejected.back().second == CodecError::WrongType);
 }
+
+TEST_CASE("link_up cuts a long backoff short") {
+  Rig r;
+  r.dev.start(0);
+  int64_t now = 0;
+  for (int i = 0; i < 6; ++i) {  // Wi-Fi down: attempts fail, backoff grows
+    r.dev.disconnected(now);
+    now = r.dev.next_deadline_us();
+    r.dev.tick(now);
+  }
+  r.dev.disconnected(now);
+  CHECK(r.dev.next_deadline_us() - now >= 8000000);
+  r.dev.link_up(now + 1000);
+  CHECK(r.dev.next_deadline_us() == now + 1000);
+  const int before = r.fx.connects;
+  r.dev.tick(now + 1000);
+  CHECK(r.fx.connects == before + 1);
+  r.dev.link_up(now + 2000);  // connecting, not waiting: no effect
+  CHECK(r.dev.next_deadline_us() == INT64_MAX);
+}
