@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import asyncpg
+from sqlalchemy.engine import make_url
 
 POSTGRES_URL = os.environ.get("QUIZHUB_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("QUIZHUB_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -25,3 +31,37 @@ def tcp_reachable(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+async def _admin_sql(sql: str, database_url: str = POSTGRES_URL) -> None:
+    url = make_url(database_url)
+    conn = await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
+    )
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def _run_aside(sql: str, database_url: str = POSTGRES_URL) -> None:
+    # Fixtures may be set up inside a running event loop: run the admin SQL on a loop of its own, in a thread.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, _admin_sql(sql, database_url)).result()
+
+
+def create_database(prefix: str) -> str:
+    """Create a uniquely named database on the test PostgreSQL; returns its URL (drop it with drop_database)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    _run_aside(f'CREATE DATABASE "{name}" TEMPLATE template0')
+    return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(url: str) -> None:
+    name = make_url(url).database
+    _run_aside(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def reset_schema(url: str) -> None:
+    """Empty a database of ours in milliseconds: drop and recreate its public schema."""
+    _run_aside("DROP SCHEMA public CASCADE; CREATE SCHEMA public;", url)

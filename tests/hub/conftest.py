@@ -11,9 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import aiomqtt
-import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 
 from broker.config import BrokerConfig
 from broker.credentials import CredentialStore, Role
@@ -23,10 +21,18 @@ from hub.quizfile import demo_quiz
 from hub.quizstore import import_quiz
 from hub.runner import Hub
 from hub.simulator import DeviceClock, VirtualBuzzer
-from tests.services import MOSQUITTO_DOWN, MOSQUITTO_HOST, MOSQUITTO_PORT, POSTGRES_URL, tcp_reachable
+from tests.services import (
+    MOSQUITTO_DOWN,
+    MOSQUITTO_HOST,
+    MOSQUITTO_PORT,
+    create_database,
+    drop_database,
+    reset_schema,
+    tcp_reachable,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterator
     from pathlib import Path
 
 
@@ -64,30 +70,11 @@ async def mqtt_env(request: pytest.FixtureRequest, data_dir: Path, topic_root: s
 
 
 @pytest.fixture(scope="session")
-def postgres_db_url() -> str:
+def postgres_db_url() -> Iterator[str]:
     """A database of this test session's own on the real PostgreSQL; dropped at the end."""
-    name = f"quizhub_hubtest_{uuid.uuid4().hex[:10]}"
-    url = make_url(POSTGRES_URL)
-
-    async def run(sql: str) -> None:
-        conn = await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username, database=url.database)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}" TEMPLATE template0'))
-    yield url.set(database=name).render_as_string(hide_password=False)
-    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _wipe_postgres(db_url: str) -> None:
-    url = make_url(db_url)
-    conn = await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username, database=url.database)
-    try:
-        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-    finally:
-        await conn.close()
+    url = create_database("quizhub_hubtest")
+    yield url
+    drop_database(url)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -95,7 +82,7 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}"
     url: str = request.getfixturevalue("postgres_db_url")
-    await _wipe_postgres(url)
+    reset_schema(url)
     return url
 
 
