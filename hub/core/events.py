@@ -66,6 +66,7 @@ __all__ = [
     "Undone",
     "UnpairedPress",
     "Validated",
+    "decode_record",
     "event_from_dict",
 ]
 
@@ -175,7 +176,14 @@ def _from_json(hint: Any, value: Any) -> Any:
     return value
 
 
+def decode_record(cls: type[Any], data: dict[str, Any]) -> Any:
+    """Build the Validated dataclass `cls` from JSON `data` (lists become tuples); raise EventDecodeError."""
+    return _build(cls, data)
+
+
 def _build(cls: type[Any], data: dict[str, Any]) -> Any:
+    if not isinstance(data, dict):
+        raise EventDecodeError(f"{cls.__name__} is read from a JSON object, got {type(data).__name__}")
     hints = _hints(cls)
     unknown = set(data) - set(hints) - {"type"}
     if unknown:

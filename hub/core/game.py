@@ -71,6 +71,7 @@ from hub.core.events import (
     DeviceSeen,
     DeviceUnpaired,
     Effect,
+    EventDecodeError,
     GameEnded,
     GameEvent,
     GamePaused,
@@ -93,6 +94,7 @@ from hub.core.events import (
     Undone,
     UnpairedPress,
     Validated,
+    decode_record,
 )
 from hub.core.model import ANSWER_KINDS, CHOICE_KINDS, Question, QuestionKind, Quiz, check_id
 from hub.core.scoring import ScoringFormula, award_answers, rank
@@ -102,11 +104,13 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
 __all__ = [
+    "HOST_COMMANDS",
     "AddTeam",
     "AdjustScore",
     "Answer",
     "Arm",
     "BuzzIn",
+    "CommandError",
     "DeviceHello",
     "End",
     "Game",
@@ -121,6 +125,7 @@ __all__ = [
     "Rejected",
     "RemoveTeam",
     "RenameTeam",
+    "ReplayError",
     "Resume",
     "Reveal",
     "ShowQuestion",
@@ -130,6 +135,7 @@ __all__ = [
     "Tick",
     "Undo",
     "UnpairDevice",
+    "command_from_dict",
 ]
 
 MAX_TEXT = 500  # longest open-text answer or team name we keep; longer is a player's mistake or abuse
@@ -385,6 +391,14 @@ class Rejected:
     fault: str = "host"
 
 
+class CommandError(ValueError):
+    """A host command message that is not a valid command (the sender's fault: answer it with a 4xx-like reply)."""
+
+
+class ReplayError(ValueError):
+    """A stored log that cannot be replayed onto this quiz and settings (the log's fault, or the wrong quiz)."""
+
+
 class GameBugError(RuntimeError):
     """Applying an event failed or left the game in a phase the table forbids: our bug. The game is in ERROR."""
 
@@ -393,6 +407,31 @@ class _RejectError(Exception):
     def __init__(self, reason: str, code: str, fault: str | None = None) -> None:
         super().__init__(reason)
         self.reason, self.code, self.fault = reason, code, fault
+
+
+# Host commands by the `cmd` name the commands topic uses ("open" is DESIGN §3's word for arming).
+HOST_COMMANDS: dict[str, type[Input]] = {
+    "show_question": ShowQuestion, "arm": Arm, "open": Arm, "judge": Judge, "reveal": Reveal, "next": Next,
+    "skip": Skip, "undo": Undo, "adjust_score": AdjustScore, "pause": Pause, "resume": Resume, "end": End,
+    "add_team": AddTeam, "remove_team": RemoveTeam, "rename_team": RenameTeam, "pair_device": PairDevice,
+    "unpair_device": UnpairDevice, "identify_device": IdentifyDevice,
+}
+
+
+def command_from_dict(data: dict[str, Any]) -> Input:
+    """A host command from its JSON message `{"cmd": name, **fields}` (an `id` correlation field is ignored)."""
+    if not isinstance(data, dict):
+        raise CommandError(f"a command is a JSON object, got {type(data).__name__}")
+    name = data.get("cmd")
+    cls = HOST_COMMANDS.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise CommandError(f"unknown command {name!r}; known: {', '.join(sorted(HOST_COMMANDS))}")
+    fields = {k: v for k, v in data.items() if k not in {"cmd", "id"}}
+    try:
+        command: Input = decode_record(cls, fields)
+    except EventDecodeError as exc:
+        raise CommandError(f"{name}: {exc}") from exc
+    return command
 
 
 # --- mutable state -------------------------------------------------------------------------------------------------
@@ -441,8 +480,8 @@ _OUTCOME_OF: dict[type, str] = {
 }
 
 
-# Events that change the teams/devices rows of the snapshot.
-_REGISTRY_EVENTS = (TeamAdded, TeamRemoved, TeamRenamed, DevicePaired, DeviceUnpaired, DeviceSeen, ClockSampled)
+# Events that change the teams rows of the snapshot.
+_REGISTRY_EVENTS = (TeamAdded, TeamRemoved, TeamRenamed, DevicePaired, DeviceUnpaired)
 
 
 def _snake(name: str) -> str:
@@ -485,7 +524,7 @@ class Game:
         self._undo: list[_Checkpoint] = []
         # ids of this step's events whose press the live decide already fed to the arbiter (apply must not again)
         self._fed: set[int] = set()
-        self._registry_cache: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None
+        self._team_rows_cache: list[dict[str, Any]] | None = None
         self._now_us = 0
 
     # ------------------------------------------------------------------ public API
@@ -494,8 +533,14 @@ class Game:
     def replay(cls, quiz: Quiz, settings: GameSettings | None, events: Iterable[GameEvent]) -> Game:
         """Rebuild a game from its log: the result is in the same state as the game that produced `events`."""
         game = cls(quiz, settings)
-        for event in events:
-            game.apply(event)
+        for number, event in enumerate(events):
+            try:
+                game.apply(event)
+            except Exception as exc:
+                game._phase = Phase.ERROR
+                raise ReplayError(
+                    f"event #{number} ({event.type}) cannot be applied: {exc!r}; is this the game's quiz and settings?"
+                ) from exc
         return game
 
     @property
@@ -579,7 +624,7 @@ class Game:
     def apply(self, event: GameEvent) -> None:
         """Apply one logged event to the state (replay uses only this)."""
         if isinstance(event, _REGISTRY_EVENTS):
-            self._registry_cache = None
+            self._team_rows_cache = None
         getattr(self, f"_apply_{_snake(type(event).__name__)}")(event)
         self._now_us = max(self._now_us, event.at_us)
 
@@ -633,8 +678,7 @@ class Game:
             "answered": [] if play is None else sorted(play.answers),
             "judged": {} if play is None else dict(sorted(play.judged.items())),
             "last_ruling": None if play is None else play.ruling_json,
-            "teams": self._registry()[0],
-            "devices": self._registry()[1],
+            "teams": self._team_rows(),
             "unpaired_presses": sorted(self._unpaired_presses),
             "can_undo": bool(self._undo),
         }
@@ -680,15 +724,19 @@ class Game:
             "answers_close_us": play.answers_deadline_us,
         }
 
-    def _registry(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        # Cached: the snapshot is built twice per step, and the rows only change with registry/clock events.
-        if self._registry_cache is None:
+    def _team_rows(self) -> list[dict[str, Any]]:
+        # Cached: the snapshot is built twice per step, and the rows only change with registry events.
+        if self._team_rows_cache is None:
             by_team: dict[str, list[str]] = {t: [] for t in self._teams}
             for device, team in sorted(self._devices.items()):
                 by_team[team].append(device)
-            teams = [{"team": t, "name": n, "devices": by_team[t]} for t, n in self._teams.items()]
-            self._registry_cache = (teams, self._device_rows())
-        return self._registry_cache
+            self._team_rows_cache = [{"team": t, "name": n, "devices": by_team[t]} for t, n in self._teams.items()]
+        return self._team_rows_cache
+
+    def devices_snapshot(self) -> list[dict[str, Any]]:
+        """Every device seen or paired: team, boot, firmware, and its clock model's quality (for the console and the
+        devices table). Kept out of `state_snapshot()` so a sync reply does not re-publish the retained state."""
+        return self._device_rows()
 
     def _device_rows(self) -> list[dict[str, Any]]:
         rows = []

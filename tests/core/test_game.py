@@ -25,11 +25,13 @@ from hub.core.events import (
     event_from_dict,
 )
 from hub.core.game import (
+    HOST_COMMANDS,
     AddTeam,
     AdjustScore,
     Answer,
     Arm,
     BuzzIn,
+    CommandError,
     DeviceHello,
     End,
     Game,
@@ -43,6 +45,7 @@ from hub.core.game import (
     Rejected,
     RemoveTeam,
     RenameTeam,
+    ReplayError,
     Resume,
     Reveal,
     ShowQuestion,
@@ -52,6 +55,7 @@ from hub.core.game import (
     Tick,
     Undo,
     UnpairDevice,
+    command_from_dict,
 )
 from hub.core.model import Question, QuestionKind, Quiz
 from hub.core.scoring import ScoringFormula
@@ -330,10 +334,10 @@ def test_an_unsynced_press_is_placed_inside_its_bound_and_flagged() -> None:
 
 def test_a_reboot_resets_the_clock_model() -> None:
     drv = setup()
-    assert drv.game.state_snapshot()["devices"][0]["synced"] is True
+    assert drv.game.devices_snapshot()[0]["synced"] is True
     step = drv.ok(DeviceHello(device="da", boot=2, fw="1.1"))
     assert step.events[0].rebooted is True  # type: ignore[attr-defined]
-    row = next(r for r in drv.game.state_snapshot()["devices"] if r["device"] == "da")
+    row = next(r for r in drv.game.devices_snapshot() if r["device"] == "da")
     assert (row["synced"], row["boot"], row["fw"]) == (False, 2, "1.1")
     armed(drv)
     ev = press(drv, "a", 1_100_000, boot=2).events[0]
@@ -836,9 +840,35 @@ def test_the_question_is_never_published_with_its_answer_before_reveal() -> None
     )
 
 
+def test_host_commands_decode_from_json_and_bad_ones_say_why() -> None:
+    assert command_from_dict({"id": "c1", "cmd": "judge", "correct": True, "team": "a"}) == Judge(correct=True,
+                                                                                                 team="a")
+    assert command_from_dict({"cmd": "open", "now_us": 5}) == Arm(now_us=5)
+    assert set(HOST_COMMANDS.values()) >= {Reveal, Next, Skip, Undo, AdjustScore, Pause, Resume, End}
+    with pytest.raises(CommandError, match="unknown command 'explode'"):
+        command_from_dict({"cmd": "explode"})
+    with pytest.raises(CommandError, match="bool"):
+        command_from_dict({"cmd": "judge", "correct": "yes"})
+    with pytest.raises(CommandError, match="no fields"):
+        command_from_dict({"cmd": "reveal", "answer": 1})
+    with pytest.raises(CommandError, match="team"):
+        command_from_dict({"cmd": "add_team", "team": "no spaces allowed", "name": "x"})
+
+
+def test_replaying_a_log_onto_the_wrong_quiz_fails_with_a_sentence() -> None:
+    drv = setup()
+    drv.ok(ShowQuestion(index=2))
+    with pytest.raises(ReplayError, match=r"event #\d+ \(question.shown\)"):
+        Game.replay(Quiz((buzzer(),)), drv.settings, drv.log)
+
+
 def test_publish_effects_only_when_something_changed() -> None:
     drv = setup()
     step = drv.ok(Tick(now_us=300_000))
+    assert step.effects == ()
+    # clock quality lives in devices_snapshot(): a sync reply must not re-publish the retained state
+    step = drv.ok(SyncIn(device="da", boot=1, sample=SyncSample(400_000, 400_000 - OFFSET + 300, 400_000 - OFFSET + 310,
+                                                                400_000 + 610)))
     assert step.effects == ()
     step = drv.ok(RenameTeam(team="c", name="Sea"))
     assert any(isinstance(e, PublishState) for e in step.effects)

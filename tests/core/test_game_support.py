@@ -94,7 +94,7 @@ class Driver:
         for effect in result.effects:
             if isinstance(effect, PublishQuestion) and effect.question is not None:
                 assert effect.question["revealed"] or "answer" not in effect.question, "answer leaked"
-        json.dumps(self.game.state_snapshot())
+        json.dumps([self.game.state_snapshot(), self.game.devices_snapshot()])
         assert self.game.scores == scores_from_events(self.log)
         return result
 
