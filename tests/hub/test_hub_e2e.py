@@ -67,9 +67,13 @@ async def test_earlier_device_press_wins_even_when_it_arrives_second(arena: Aren
     assert not ruling["too_close"]
     order = [r["team"] for r in ruling["order"]]
     assert order == ["blue", "red"]
-    gap = ruling["order"][1]["gap_us"]
-    stated = ruling["order"][0]["uncertainty_us"] + ruling["order"][1]["uncertainty_us"]
-    assert abs(gap - 15_000) <= stated  # the true 15 ms, within the stated clock error
+    first, second = ruling["order"]
+    # The clock models map both presses onto the hub clock: their difference is the true 15 ms within the stated
+    # error. (The credited gap may be smaller: a press is never credited earlier than arrival minus the measured
+    # one-way bound, and a loaded CI box adds queueing delay to the second buzz.)
+    mapped_gap = second["t_hub_us"] - first["t_hub_us"]
+    assert abs(mapped_gap - 15_000) <= first["uncertainty_us"] + second["uncertainty_us"]
+    assert 0 < second["gap_us"] <= mapped_gap + 1
     arrivals = {r["team"]: r["arrival_us"] for r in ruling["order"]}
     assert arrivals["blue"] > arrivals["red"]
     # Every buzzer hears the ruling: the winner lights up, the other locks.
