@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.topics import ParsedTopic, TopicKind, Topics, is_valid_id, validate_id
+from hub.messages import ID_PATTERN
+from hub.topics import ID_RE, ParsedTopic, TopicKind, Topics, is_valid_id, validate_id
 
 ids = st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True, alphabet=st.characters(codec="ascii"))
 roots = st.lists(ids, min_size=1, max_size=3).map("/".join)
@@ -127,3 +128,7 @@ def test_unknown_paths_parse_to_none() -> None:
         "quizhub/devices/d1/sync/rep",
     ]:
         assert t.parse(topic) is None, topic
+
+
+def test_topic_ids_and_message_ids_follow_one_rule() -> None:
+    assert f"^{ID_RE.pattern}$" == ID_PATTERN
