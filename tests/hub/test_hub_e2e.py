@@ -25,7 +25,7 @@ async def _synced(arena: Arena, *devices: str, samples: int = 12) -> None:
     links = arena.hub.service.links
 
     def ready() -> bool:
-        rows = {r["device"]: r for r in rt.game.state_snapshot()["devices"]}
+        rows = {r["device"]: r for r in rt.game.devices_snapshot()}
         return all(rows.get(d, {}).get("synced") and links[d].clock.samples >= samples for d in devices)
 
     await arena.hub.service.wait_for(ready, timeout=15)
