@@ -278,7 +278,13 @@ class HardenedBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
         writer = TransportWriter(proto.transport)
         peer = writer.get_peer_info() or ("?", 0)
         where = {"peer": f"{peer[0]}:{peer[1]}", "listener": "tcp"}
-        conn = await self._accept(connect, (NoReader(), writer), peer, where)
+        try:
+            conn = await self._accept(connect, (NoReader(), writer), peer, where)
+        except Exception:
+            # Our bug, not the client's: drop this client, keep serving the others.
+            log.exception("closing connection: broker error while accepting CONNECT", extra=where)
+            proto.transport.abort()
+            return
         if conn is None:
             return
         self._connections.add(conn)
