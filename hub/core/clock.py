@@ -210,6 +210,7 @@ class ClockModel:
         self._samples.clear()
         self._poly = []
         self._adds_since_rebuild = 0
+        self._discarded = 0
 
     def add_sample(self, s: SyncSample) -> None:
         """Take one ping's four timestamps into the model."""

@@ -142,6 +142,8 @@ def test_contradicting_sample_drops_the_older_window() -> None:
     assert model.discarded == 5
     assert model.samples == 1
     check_inside(model, stepped, 6e6)
+    model.reset()
+    assert model.discarded == 0
 
 
 def test_window_keeps_only_recent_samples() -> None:
