@@ -132,7 +132,7 @@ def bucket_of(gap_ms: float) -> str:
     raise ValueError(msg)
 
 
-def make_devices(n: int, rnd: random.Random) -> list[Device]:
+def make_devices(n: int, rnd: random.Random, medians_ms: tuple[float, float] = (3.0, 20.0)) -> list[Device]:
     devices = []
     for i in range(n):
         offset = rnd.uniform(-10 * S, 10 * S)
@@ -143,8 +143,8 @@ def make_devices(n: int, rnd: random.Random) -> list[Device]:
                 dev0=HUB_START_US + offset,  # devices boot at different times: offsets up to +-10 s
                 drift=rnd.uniform(-100e-6, 100e-6),
                 # asymmetric paths: each direction has its own median (3-20 ms) and spread
-                down=NetPath(rnd.uniform(3 * MS, 20 * MS), rnd.uniform(0.3, 0.8)),
-                up=NetPath(rnd.uniform(3 * MS, 20 * MS), rnd.uniform(0.3, 0.8)),
+                down=NetPath(rnd.uniform(*medians_ms) * MS, rnd.uniform(0.3, 0.8)),
+                up=NetPath(rnd.uniform(*medians_ms) * MS, rnd.uniform(0.3, 0.8)),
                 model=ClockModel(),
                 next_sync_t1=HUB_START_US + rnd.uniform(0, 100 * MS),
             )
@@ -153,10 +153,10 @@ def make_devices(n: int, rnd: random.Random) -> list[Device]:
 
 
 class Sim:
-    def __init__(self, devices: int, seed: int, loss: float) -> None:
+    def __init__(self, devices: int, seed: int, loss: float, medians_ms: tuple[float, float]) -> None:
         self.rnd = random.Random(seed)
         self.loss = loss
-        self.devices = make_devices(devices, self.rnd)
+        self.devices = make_devices(devices, self.rnd, medians_ms)
         self.burst_left = {d.name: BURST for d in self.devices}
 
     def _ping(self, d: Device) -> None:
@@ -193,8 +193,10 @@ class Sim:
                 break
 
 
-def run(rounds: int, n_devices: int, seed: int, loss: float) -> dict[str, object]:
-    sim = Sim(n_devices, seed, loss)
+def run(
+    rounds: int, n_devices: int, seed: int, loss: float, medians_ms: tuple[float, float] = (3.0, 20.0)
+) -> dict[str, object]:
+    sim = Sim(n_devices, seed, loss, medians_ms)
     rnd = sim.rnd
     res = Results()
     now = HUB_START_US + 2 * S  # the connect burst and a first periodic ping happen before question 1
@@ -323,7 +325,7 @@ def run(rounds: int, n_devices: int, seed: int, loss: float) -> dict[str, object
                 f"confidently wrong so far {wrong}/{total}",
                 flush=True,
             )
-    return summarize(res, rounds, n_devices, seed, loss)
+    return summarize(res, rounds, n_devices, seed, loss, medians_ms)
 
 
 def throughput(seed: int, n_devices: int, seconds: float = 2.0) -> dict[str, float]:
@@ -397,7 +399,9 @@ def _pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))] if s else math.nan
 
 
-def summarize(res: Results, rounds: int, n_devices: int, seed: int, loss: float) -> dict[str, object]:
+def summarize(
+    res: Results, rounds: int, n_devices: int, seed: int, loss: float, medians_ms: tuple[float, float]
+) -> dict[str, object]:
     order = [f"{lo:g}-{hi:g} ms" for lo, hi in BUCKETS_MS]
     table = [
         {
@@ -422,7 +426,7 @@ def summarize(res: Results, rounds: int, n_devices: int, seed: int, loss: float)
             "devices": n_devices,
             "seed": seed,
             "loss": loss,
-            "delays": "lognormal per direction, medians U(3,20) ms, sigma U(0.3,0.8), clipped 2-80 ms",
+            "delays": f"lognormal per direction, medians U{medians_ms} ms, sigma U(0.3,0.8), clipped 2-80 ms",
             "clock": "offsets U(-10,10) s, drift U(-100,100) ppm, integer-us readings",
             "sync": f"burst of {BURST} at connect, then every {SYNC_PERIOD_US / S:g} s; lost ping = no sample",
             "press_loss": f"a lost buzz is resent after {RTO_US / MS:g} ms (TCP RTO) plus a new delay",
@@ -513,12 +517,20 @@ def main() -> None:
     ap.add_argument("--devices", type=int, default=16)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--loss", type=float, default=0.01)
+    ap.add_argument(
+        "--median-ms",
+        type=float,
+        nargs=2,
+        default=[3.0, 20.0],
+        metavar=("LO", "HI"),
+        help="range of each path direction's median one-way delay (default 3 20)",
+    )
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "fairness.json")
     args = ap.parse_args()
     if args.devices < 2:
         ap.error("--devices must be at least 2 (a ruling needs a first and a second)")
     print(f"fairness: {args.rounds} rounds, {args.devices} devices, seed {args.seed}, loss {args.loss:.2%}", flush=True)
-    out = run(args.rounds, args.devices, args.seed, args.loss)
+    out = run(args.rounds, args.devices, args.seed, args.loss, (args.median_ms[0], args.median_ms[1]))
     print("throughput (one core) ...", flush=True)
     out["throughput"] = throughput(args.seed, args.devices)
     overall = out["overall"]
