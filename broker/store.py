@@ -69,6 +69,8 @@ class BrokerStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         path.chmod(0o600)
+        # Which sessions are stored, so a clean-session connect (the common case) costs no SQL at all.
+        self._session_ids = {str(cid) for (cid,) in self._db.execute("SELECT client_id FROM sessions")}
 
     def close(self) -> None:
         """Flush and close the file."""
@@ -102,7 +104,10 @@ class BrokerStore:
         doc = {"client_id": s.client_id, "owner": s.owner, "role": s.role, "subs": s.subscriptions,
                "inflight": [_msg_to_json(m) for m in s.inflight], "queued": [_msg_to_json(m) for m in s.queued]}
         self._db.execute("INSERT OR REPLACE INTO sessions VALUES (?, ?)", (s.client_id, json.dumps(doc)))
+        self._session_ids.add(s.client_id)
 
     def delete_session(self, client_id: str) -> None:
         """Forget a session (it connected with clean_session=1, or was discarded)."""
-        self._db.execute("DELETE FROM sessions WHERE client_id = ?", (client_id,))
+        if client_id in self._session_ids:
+            self._db.execute("DELETE FROM sessions WHERE client_id = ?", (client_id,))
+            self._session_ids.discard(client_id)
