@@ -580,7 +580,7 @@ class Game:
             # The adapter's most frequent call: nothing is due, so nothing can change.
             self._now_us = now
             return Step()
-        before = (self.state_snapshot(), self.scoreboard(), self.question_public())
+        before = (self._state_core(), self.scoreboard(), self.question_public())
         try:
             events, effects = decide(inp, now)
         except _RejectError as rej:
@@ -617,8 +617,8 @@ class Game:
             effects.append(PublishQuestion(now_question))
         if (now_scores := self.scoreboard()) != scores:
             effects.append(PublishScores(now_scores))
-        if (now_state := self.state_snapshot()) != state:
-            effects.append(PublishState(now_state))
+        if self._state_core() != state:
+            effects.append(PublishState(self.state_snapshot()))
         return effects
 
     def apply(self, event: GameEvent) -> None:
@@ -658,7 +658,16 @@ class Game:
         return rank(self._scores, self._teams)
 
     def state_snapshot(self) -> dict[str, Any]:
-        """The public game state, JSON-able (the retained `games/{game}/state` payload)."""
+        """The public game state, JSON-able (the retained `games/{game}/state` payload).
+
+        Its `devices` rows (as `devices_snapshot()`) are informational: a change there alone (a clock-sync reply, a
+        hello) does not make a step re-publish the state, so they are as fresh as the last publish.
+        """
+        snap = self._state_core()
+        snap["devices"] = self._device_rows()
+        return snap
+
+    def _state_core(self) -> dict[str, Any]:
         play = self._play
         q = self.question()
         snap: dict[str, Any] = {
@@ -735,7 +744,7 @@ class Game:
 
     def devices_snapshot(self) -> list[dict[str, Any]]:
         """Every device seen or paired: team, boot, firmware, and its clock model's quality (for the console and the
-        devices table). Kept out of `state_snapshot()` so a sync reply does not re-publish the retained state."""
+        devices table); always current, unlike the copy inside a published state."""
         return self._device_rows()
 
     def _device_rows(self) -> list[dict[str, Any]]:
