@@ -55,9 +55,11 @@ __all__ = ["VERSION", "GameRuntime", "HubService"]
 log = logging.getLogger("quizhub.hub")
 
 VERSION = "0.1.0"
-# Events that are logged (replay needs them) but not published: a sync sample every 2 s per device is noise
-# to every integrator. Listeners see a gap in `seq` where one was; the log has them all.
-UNPUBLISHED_EVENTS = frozenset({ClockSampled.type})
+# Events kept in memory only: one clock sample per device every 2 s would make every sync reply a database write
+# (4-13 ms each on a loaded box) and the receive loop a queue. Presses carry their mapped time, so rulings and
+# scores replay the same without them; after a restart the clock models re-sync from the devices' fresh bursts
+# (docs/game.md, "clock.sampled").
+VOLATILE_EVENTS = frozenset({ClockSampled.type})
 MAX_PENDING_PINGS = 16
 
 
@@ -192,15 +194,17 @@ class HubService:
                 self.counters["core_error"] += 1
                 await self._rebuild(rt)
                 return Rejected("the hub hit an internal error and restored the game; try again", "hub_error", "hub")
-            if isinstance(result, Rejected) or not result.events:
-                if isinstance(result, Step):
-                    await self._apply_effects(rt, result.effects)
+            if isinstance(result, Rejected):
+                return result
+            durable = tuple(e for e in result.events if e.type not in VOLATILE_EVENTS)
+            if not durable:
+                await self._apply_effects(rt, result.effects)
                 return result
             first_seq = rt.next_seq
             try:
                 await self.repo.append_events(
                     rt.game_id,
-                    [NewEvent(e.type, e.to_dict()) for e in result.events],
+                    [NewEvent(e.type, e.to_dict()) for e in durable],
                     expected_next_seq=first_seq,
                     fence=rt.fence,
                 )
@@ -214,8 +218,8 @@ class HubService:
                 self.counters["append_failed"] += 1
                 await self._rebuild(rt)
                 return Rejected("the game could not be saved; nothing changed, try again", "storage_error", "hub")
-            rt.next_seq += len(result.events)
-            await self._publish_events(rt, first_seq, result.events)
+            rt.next_seq += len(durable)
+            await self._publish_events(rt, first_seq, durable)
             await self._apply_effects(rt, result.effects)
         self._wake.set()
         async with self._changed:
@@ -252,8 +256,6 @@ class HubService:
     async def _publish_events(self, rt: GameRuntime, first_seq: int, events: tuple[GameEvent, ...]) -> None:
         topic = self.topics.game_events(rt.game_id)
         for offset, event in enumerate(events):
-            if event.type in UNPUBLISHED_EVENTS:
-                continue
             await self.publisher.publish(topic, wire.event(rt.game_id, first_seq + offset, event, rt.game), qos=1)
 
     async def _apply_effects(self, rt: GameRuntime, effects: tuple[Effect, ...]) -> None:
