@@ -184,6 +184,8 @@ class BrokerProcess:
         if self.variant.fastpath:
             cmd.append("--fastpath")
         if self.variant.uvloop:
+            # -O: broker/server.py asserts the transport is an asyncio.Transport, which uvloop's is not.
+            cmd[1:1] = ["-O"]
             cmd.append("--uvloop")
         self.proc = await asyncio.create_subprocess_exec(
             *cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
