@@ -52,7 +52,7 @@ def filter_within(topic_filter: str, allowed: str) -> bool:
     Both must be valid filters. Callers substituting a client id into `allowed` must first check that the id is a
     single plain level (no '/', '+', '#'), or the id would widen the pattern.
     """
-    if topic_filter.startswith("$") and allowed[0] in "+#":
+    if topic_filter.startswith("$") and allowed[:1] in ("+", "#"):
         return False  # wildcards in the first level never match `$` topics, so they cannot cover them
     f_levels = topic_filter.split("/")
     a_levels = allowed.split("/")
