@@ -286,6 +286,11 @@ class GameEvent(Validated):
         """Plain JSON with the event's `type` string first."""
         return {"type": self.type, **_to_json(self)}
 
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> GameEvent:
+        """The event `to_dict()` produced, of whichever type `data["type"]` names (see `event_from_dict`)."""
+        return event_from_dict(data)
+
 
 def event_from_dict(data: dict[str, Any]) -> GameEvent:
     """Rebuild an event from `GameEvent.to_dict()` output; raise EventDecodeError for anything else."""

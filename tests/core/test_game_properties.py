@@ -8,9 +8,10 @@ answer is never published before reveal.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from test_game_support import Driver, fingerprint
@@ -395,3 +396,45 @@ GameMachine.TestCase.settings = _SETTINGS
 BuzzerMachine.TestCase.settings = _SETTINGS
 TestGameMachine = GameMachine.TestCase
 TestBuzzerMachine = BuzzerMachine.TestCase
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    presses=st.lists(
+        st.tuples(st.sampled_from(DEVICES[:5]), st.integers(0, 20_000), st.integers(200, 900)),
+        min_size=1, max_size=6,
+    ),
+    order=st.randoms(use_true_random=False),
+    tie_rule=st.sampled_from(list(TieRule)),
+)
+def test_the_ruling_does_not_depend_on_the_order_inputs_arrive_in(
+    presses: list[tuple[str, int, int]], order: Any, tie_rule: TieRule
+) -> None:
+    """Same presses (same device times, same arrival stamps) fed in any order: the same ruling."""
+    cfg = GameSettings(arbitration=ArbitrationSettings(tie_rule=tie_rule, grace_us=40_000))
+    rulings = []
+    for shuffle in (False, True):
+        drv = Driver(Quiz((Question("q", answer="x"),)), cfg)
+        for i, team in enumerate(TEAMS):
+            drv(AddTeam(team=team, name=team))
+            drv(PairDevice(device=f"d{i}", team=team))
+        drv(PairDevice(device="d4", team="t0"))
+        for device in DEVICES[:5]:
+            for at in (0, 300_000):  # 500 µs each way, device clock = hub clock - 1 s
+                drv(SyncIn(device=device, boot=1, sample=SyncSample(at, at - 999_500, at - 999_490, at + 1_010)))
+        drv(ShowQuestion(now_us=900_000))
+        drv(Arm(now_us=1_000_000))
+        inputs = [
+            BuzzIn(device=device, boot=1, seq=n, t_dev=float(1_100_000 + when - 1_000_000),
+                   arrival_us=1_100_000 + when + delay)
+            for n, (device, when, delay) in enumerate(presses)
+        ]
+        if shuffle:
+            order.shuffle(inputs)
+        for inp in inputs:
+            drv(inp)
+        drv(Tick(now_us=1_200_000))
+        ruled = [e for e in drv.log if isinstance(e, BuzzRuled)]
+        assert len(ruled) == 1
+        rulings.append(dataclasses.replace(ruled[0], at_us=0))
+    assert rulings[0] == rulings[1]
