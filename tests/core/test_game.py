@@ -621,6 +621,22 @@ def test_answers_are_validated_and_only_the_first_counts() -> None:
     drv.no(Arm(), "answers_closed")
 
 
+def test_a_pause_does_not_count_against_answer_time() -> None:
+    q = Question("2+2?", kind=QuestionKind.MULTIPLE_CHOICE, choices=("3", "4"), answer=1, points=1000,
+                 answer_time_us=10_000_000)
+    drv = setup(GameSettings(scoring=ScoringFormula.CLASSQUIZ), Quiz((q,)))
+    drv.ok(ShowQuestion(now_us=1_000_000))
+    drv.ok(Arm(now_us=1_000_000))
+    drv.ok(Pause(now_us=2_000_000))
+    drv.no(Answer(team="a", choice=1, arrival_us=2_500_000), "wrong_phase")
+    drv.ok(Resume(now_us=32_000_000))
+    assert drv.game.next_deadline_us() == 41_000_000
+    step = drv.ok(Answer(team="a", choice=1, arrival_us=33_000_000))
+    assert step.events[0].elapsed_us == 2_000_000  # type: ignore[attr-defined]
+    drv.ok(Reveal())
+    assert drv.game.scores["a"] == 800
+
+
 def test_true_false_is_a_two_choice_question() -> None:
     q = Question("Sky is green", kind=QuestionKind.TRUE_FALSE, answer=1, points=100)
     assert q.choices == ("True", "False")
@@ -812,6 +828,7 @@ def test_events_round_trip_through_json_and_bad_dicts_are_refused() -> None:
         data = json.loads(json.dumps(event.to_dict()))
         assert data["type"] == event.type
         assert event_from_dict(data) == event
+        assert type(event).from_dict(data) == event
     good = TeamAdded(at_us=1, team="t", name="T").to_dict()
     with pytest.raises(EventDecodeError, match="unknown event type"):
         event_from_dict({**good, "type": "team.exploded"})
