@@ -17,8 +17,9 @@ in ``excluded_teams``). The caller maps each press's device time onto the hub cl
 3. **Window.** The earliest arrival among the valid presses opens a grace window of ``grace_us``; ``tick`` rules
    once ``now >= that arrival + grace``. A press with an earlier credited time still gets in if it arrives within
    the window, so the grace should cover the slowest sender's upward delay (``grace_for`` derives it from the
-   clock models' ``one_way_bound_us``). A press credited earlier can arrive after the ruling only if its upward
-   delay beat that bound; it is recorded as ``LatePress`` with ``beats_winner`` set so the host can review.
+   clock models' ``one_way_bound_us``). With such a grace, a press arriving after the ruling is credited after the
+   first (``LatePress.beats_winner`` is set only when the grace was shorter than its bound); its own mapped time may
+   still claim earlier (a buzz resent after loss, a tail delay, or a forgery): ``claims_earlier`` tells the host.
 4. **Order.** Per team the earliest credited press counts (one buzz per team; a team's later-credited presses are
    ``SecondPressIgnored``). Teams are ranked by credited time, ties broken by ``(device, boot, seq)``, so the
    ruling is a function of the *set* of presses in the window, never of their arrival order.
@@ -234,12 +235,20 @@ class Ruling:
         return None
 
 
+def _check_credit(event: str, press: Press, credited_us: float) -> None:
+    if credited_us != press.credited_us:
+        raise ArbiterUsageError(f"{event} credits {credited_us} but its press is credited {press.credited_us}")
+
+
 @dataclass(frozen=True, slots=True)
 class PressAccepted:
     """The press is in the window (the ruling, not this event, says who won)."""
 
     press: Press
     credited_us: float
+
+    def __post_init__(self) -> None:
+        _check_credit("PressAccepted", self.press, self.credited_us)
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +272,7 @@ class FalseStart:
     def __post_init__(self) -> None:
         if self.team != self.press.team:
             raise ArbiterUsageError("false start names a different team than its press (an arbiter bug)")
+        _check_credit("FalseStart", self.press, self.credited_us)
         if self.early_by_us <= 0:
             raise ArbiterUsageError(f"false start early_by_us={self.early_by_us} must be > 0 (an arbiter bug)")
 
@@ -281,6 +291,10 @@ class ExcludedPress:
     press: Press
     team: str
 
+    def __post_init__(self) -> None:
+        if self.team != self.press.team:
+            raise ArbiterUsageError("excluded press names a different team than its press (an arbiter bug)")
+
 
 @dataclass(frozen=True, slots=True)
 class SecondPressIgnored:
@@ -292,6 +306,8 @@ class SecondPressIgnored:
     def __post_init__(self) -> None:
         if self.press.team != self.kept.team:
             raise ArbiterUsageError("second press and kept press belong to different teams (an arbiter bug)")
+        if self.press.key == self.kept.key:
+            raise ArbiterUsageError("a press cannot be the second press of itself (an arbiter bug)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +321,10 @@ class LatePress:
     # the device's own mapped time says it pressed before the ruling's first, but it arrived too late to be credited
     # so (a buzz resent after loss, a tail delay, or a forgery): evidence for the host, never a changed ruling
     claims_earlier: bool = False
+
+    def __post_init__(self) -> None:
+        _check_credit("LatePress", self.press, self.credited_us)
+        _check_finite("gap_us", self.gap_us)
 
 
 ArbiterEvent = PressAccepted | FalseStart | DuplicatePress | ExcludedPress | SecondPressIgnored | LatePress | Ruling

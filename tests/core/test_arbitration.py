@@ -383,6 +383,15 @@ def test_invalid_inputs_cannot_be_built() -> None:
         Ruling(None, None, order, too_close=True, needs_host=False, decided_by="host")
     with pytest.raises(ArbiterUsageError, match="DecidedBy"):
         Ruling("A", "a", order, too_close=False, needs_host=False, decided_by="coin")
+    p = press("a", 1.0)
+    with pytest.raises(ArbiterUsageError, match="credits"):
+        PressAccepted(p, p.credited_us - 1.0)
+    with pytest.raises(ArbiterUsageError, match="different team"):
+        ExcludedPress(p, "B")
+    with pytest.raises(ArbiterUsageError, match="itself"):
+        SecondPressIgnored(p, p)
+    with pytest.raises(ArbiterUsageError, match="early_by_us"):
+        FalseStart(p, "A", FalseStartRule.LOCKOUT, p.credited_us, 0.0)
 
 
 def test_make_press_maps_through_the_clock_model() -> None:
