@@ -25,8 +25,7 @@ import importlib
 import logging
 import secrets
 import socket
-import time
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import websockets
 from amqtt.adapters import (
@@ -99,7 +98,6 @@ class HardenedBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
         self._tcp_server: asyncio.Server | None = None
         self._ws_server: WsServer | None = None
         self.max_packet = config.max_payload + 2 + 65535 + 2
-        self._started_at = time.time()
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
 
@@ -118,7 +116,6 @@ class HardenedBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
                 self._store.close()
             raise
         self.transitions.starting_success()
-        self._started_at = time.time()
         self._set_retained("$SYS/broker/version", _VERSION.encode(), 0)
         self._publish_client_count()
         await self.plugins_manager.fire_event(BrokerEvents.POST_START, wait=True)
@@ -135,7 +132,7 @@ class HardenedBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
             try:
                 self._ws_server = await websockets.serve(
                     self.ws_connected, host, cfg.ws_port, subprotocols=[websockets.Subprotocol("mqtt")],
-                    max_size=self.max_packet + 5, compression=None,
+                    max_size=self.max_packet + 5, compression=None, logger=_WebSocketLog(),
                 )
             except OSError as exc:
                 raise self._listen_error(exc, cfg.ws_port, "--mqtt-ws-port") from exc
@@ -615,6 +612,19 @@ class HardenedBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
     def subscriptions(self) -> dict[str, list[tuple[Session, int]]]:
         """amqtt API: subscriptions by filter."""
         return {f: list(subs.values()) for f, subs in self._subs.items()}
+
+
+class _WebSocketLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """websockets' server log, minus one ERROR: a health check or port scan that closes before the HTTP upgrade
+    makes websockets log "opening handshake failed" with a traceback; that is not an error, so it goes to DEBUG."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.getLogger("quizhub.broker.websocket"), {})
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        if msg == "opening handshake failed":
+            level = logging.DEBUG
+        super().log(level, msg, *args, **kwargs)
 
 
 class TcpProtocol(asyncio.Protocol):

@@ -104,11 +104,12 @@ async def test_logins_never_block_the_event_loop(start_embedded):
 
 
 async def test_a_bare_tcp_probe_logs_no_error(start_embedded, caplog):
-    async with start_embedded() as (b, pw):
+    async with start_embedded(ws_port=0) as (b, pw):
         caplog.set_level(logging.DEBUG)
-        _, writer = await asyncio.open_connection("127.0.0.1", b.port)
-        writer.close()
-        await writer.wait_closed()
+        for port in (b.port, b.ws_port):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            await writer.wait_closed()
         # The broker has handled the probe once a later client is served (connections are served in order).
         c = await RawClient.open(b.port)
         assert (await c.connect("svc", "svc", pw["svc"]))[1] == 0
