@@ -139,6 +139,9 @@ __all__ = [
 ]
 
 MAX_TEXT = 500  # longest open-text answer or team name we keep; longer is a player's mistake or abuse
+# Device and sync times beyond 2^53 µs (285 years) lose integer precision as floats; only a broken or hostile
+# device sends them, and the clock model's geometry must never see them.
+_MAX_DEVICE_TIME = float(2**53)
 
 
 # --- settings ----------------------------------------------------------------------------------------------------
@@ -1098,20 +1101,25 @@ class Game:
         return [event], effects
 
     def _decide_sync_in(self, inp: SyncIn, now: int) -> tuple[list[GameEvent], list[Effect]]:
-        if inp.boot < 0:
-            raise _RejectError("boot counts from 0", "bad_sync")
         s = inp.sample
+        if inp.boot < 0 or not all(abs(t) <= _MAX_DEVICE_TIME for t in (s.t1, s.t2, s.t3, s.t4)):
+            raise _RejectError("a sync reply has boot >= 0 and times within ±2^53 µs", "bad_sync")
         return [ClockSampled(at_us=now, device=inp.device, boot=inp.boot, t1=s.t1, t2=s.t2, t3=s.t3, t4=s.t4)], []
 
-    def _decide_buzz(  # noqa: C901, PLR0911 - one early return per press outcome reads as the rule list
+    def _decide_buzz(  # noqa: C901, PLR0911, PLR0912 - one early return per press outcome reads as the rule list
         self, inp: BuzzIn, now: int
     ) -> tuple[list[GameEvent], list[Effect]]:
-        if inp.boot < 0 or inp.seq < 0 or not math.isfinite(inp.t_dev):
-            raise _RejectError("a buzz has boot >= 0, seq >= 0 and a finite device time", "bad_buzz")
+        if inp.boot < 0 or inp.seq < 0 or not abs(inp.t_dev) <= _MAX_DEVICE_TIME:
+            raise _RejectError("a buzz has boot >= 0, seq >= 0 and a device time within ±2^53 µs", "bad_buzz")
         team = self._devices.get(inp.device)
         if team is None:
             return [UnpairedPress(at_us=now, device=inp.device, boot=inp.boot, seq=inp.seq, raw_t=inp.t_dev)], []
-        record = self._map_press(inp, team)
+        try:
+            record = self._map_press(inp, team)
+        except (ValueError, ArithmeticError) as exc:
+            # A device time its clock model cannot place (absurdly far from the samples): the device's problem.
+            reason = f"device time {inp.t_dev!r} cannot be mapped onto the hub clock: {exc}"
+            raise _RejectError(reason, "bad_buzz") from exc
         play = self._play
         index = None if play is None else play.index
         attempt = 0 if play is None else play.attempt

@@ -353,6 +353,18 @@ def test_identify_blinks_a_known_device_and_logs_nothing() -> None:
     drv.no(IdentifyDevice(device="ghost"), "unknown_device")
 
 
+def test_hostile_device_times_are_refused_as_the_devices_fault_and_never_break_the_game() -> None:
+    drv = setup()
+    armed(drv)
+    for t in (1.7e308, -1e300, 2.0**60):
+        rej = drv.no(BuzzIn(device="da", boot=1, seq=50, t_dev=t, arrival_us=1_100_000), "bad_buzz")
+        assert rej.fault == "device"
+        rej = drv.no(SyncIn(device="db", boot=1, sample=SyncSample(1_100_000, t, t, 1_100_900)), "bad_sync")
+        assert rej.fault == "device"
+    assert outcome(press(drv, "a", 1_100_000)) == "accepted"
+    assert drv.game.phase is Phase.ARMED
+
+
 def test_a_device_saying_hello_while_armed_is_told_its_team_and_armed() -> None:
     drv = setup()
     armed(drv)
