@@ -143,8 +143,13 @@ class Connection(BrokerProtocolHandler):  # type: ignore[misc]  # amqtt is untyp
         max_payload: int,
         keepalive_factor: float,
     ) -> None:
-        super().__init__(plugins_manager)
-        self.attach(session, reader, writer)
+        # Not BrokerProtocolHandler.__init__: its queues, events, lock and waiter dicts serve amqtt's reader loop,
+        # which this class replaces, and would add ~30 GC-tracked objects to every connection.
+        self.plugins_manager = plugins_manager
+        self.logger = log
+        self.session = session
+        self.reader = reader
+        self.writer = writer
         self.principal = principal
         self.client_id: str = session.client_id or ""
         self.will_on_close = True
