@@ -154,6 +154,7 @@ class RouteTimer:
     def __init__(self) -> None:
         self.wall: list[int] = []
         self.cpu: list[int] = []
+        self.hop_cpu: list[int] = []
 
     def install(self) -> None:
         from broker.server import HardenedBroker
@@ -170,13 +171,28 @@ class RouteTimer:
 
         HardenedBroker._route = timed_route  # noqa: SLF001
 
+        # One hop: the buzz PUBLISH from parse to the arbiter's copy and the buzzer's PUBACK written.
+        from broker.connection import Connection
+
+        on_publish = Connection._on_publish  # noqa: SLF001
+
+        def timed_on_publish(conn: Any, flags: int, body: bytes) -> None:
+            c0 = time.thread_time_ns()
+            on_publish(conn, flags, body)
+            if b"/buzz" in body[:80]:
+                timer.hop_cpu.append(time.thread_time_ns() - c0)
+
+        handlers = Connection._HANDLERS  # noqa: SLF001 - packets are dispatched through this table
+        handlers[next(k for k, v in handlers.items() if v is on_publish)] = timed_on_publish
+
     def stats(self) -> dict[str, Any]:
         def pct(values: list[int], p: float) -> float:
             v = sorted(values)
             return round(v[min(len(v) - 1, int(p / 100 * len(v)))] / 1e6, 3) if v else 0.0
 
         return {"n": len(self.wall), "wall_p50_ms": pct(self.wall, 50), "wall_p99_ms": pct(self.wall, 99),
-                "cpu_p50_ms": pct(self.cpu, 50), "cpu_p99_ms": pct(self.cpu, 99)}
+                "cpu_p50_ms": pct(self.cpu, 50), "cpu_p99_ms": pct(self.cpu, 99),
+                "buzz_publish_cpu_p50_ms": pct(self.hop_cpu, 50)}
 
 
 async def main() -> None:
@@ -222,6 +238,7 @@ async def main() -> None:
                 watch.reset()
                 route_timer.wall.clear()
                 route_timer.cpu.clear()
+                route_timer.hop_cpu.clear()
             elif cmd == "gc-stats":
                 stats = watch.stats()
                 if kind == "embedded":
