@@ -25,6 +25,7 @@ import importlib
 import logging
 import secrets
 import socket
+import sqlite3
 from typing import TYPE_CHECKING, Any, Self
 
 import websockets
@@ -106,7 +107,7 @@ class HardenedBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
         self.transitions.start()
         await self.plugins_manager.fire_event(BrokerEvents.PRE_START, wait=True)
         try:
-            self._store = BrokerStore(self.settings.data_dir / "broker.sqlite3")
+            self._store = self._open_store()
             self._load_state()
             await self._open_listeners()
         except BaseException:
@@ -119,6 +120,15 @@ class HardenedBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
         self._set_retained("$SYS/broker/version", _VERSION.encode(), 0)
         self._publish_client_count()
         await self.plugins_manager.fire_event(BrokerEvents.POST_START, wait=True)
+
+    def _open_store(self) -> BrokerStore:
+        path = self.settings.data_dir / "broker.sqlite3"
+        try:
+            return BrokerStore(path)
+        except (sqlite3.Error, OSError) as exc:
+            raise BrokerStartError(
+                f"cannot open the broker's state file {path}: {exc}; check that --data-dir exists and is writable"
+            ) from exc
 
     async def _open_listeners(self) -> None:
         host, cfg = self.settings.host, self.settings
@@ -761,7 +771,13 @@ class EmbeddedBroker:
         return self.broker.ws_port
 
     async def __aenter__(self) -> Self:
-        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BrokerStartError(
+                f"cannot create the data directory {self.config.data_dir}: {exc.strerror or exc}; "
+                "pick a writable one with --data-dir"
+            ) from exc
         broker = HardenedBroker(self.config, self.credentials)
         await broker.start()
         self._broker = broker

@@ -149,3 +149,17 @@ async def test_a_busy_port_names_the_port_and_the_flag(start_embedded, flag):
     assert str(port) in text
     assert ("--mqtt-ws-port" if flag == "ws_port" else "--mqtt-port") in text
     assert "\n" not in text
+
+
+async def test_an_unwritable_data_dir_is_a_sentence_not_a_traceback(tmp_path, topic_root):
+    from broker.config import BrokerConfig  # noqa: PLC0415
+    from broker.credentials import CredentialStore  # noqa: PLC0415
+    from broker.errors import BrokerStartError  # noqa: PLC0415
+    from broker.server import EmbeddedBroker  # noqa: PLC0415
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the data dir should be")
+    config = BrokerConfig(data_dir=blocker / "data", host="127.0.0.1", port=0, ws_port=None)
+    with pytest.raises(BrokerStartError, match="--data-dir"):
+        async with EmbeddedBroker(config, CredentialStore(tmp_path / "c.json")):
+            pass
