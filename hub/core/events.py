@@ -37,6 +37,7 @@ __all__ = [
     "BuzzRuled",
     "BuzzWindowClosed",
     "BuzzersArmed",
+    "ClockRebased",
     "ClockSampled",
     "DeviceCommand",
     "DevicePaired",
@@ -640,6 +641,16 @@ class GameResumed(GameEvent):
 
     type: ClassVar[str] = "game.resumed"
     phase: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClockRebased(GameEvent):
+    """The hub's clock restarted (a reboot, or another hub took the game over): every stored hub time moved by
+    `shift_us` into the new clock's domain, and every device clock model was reset (its samples were in the old one).
+    """
+
+    type: ClassVar[str] = "clock.rebased"
+    shift_us: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -65,6 +65,7 @@ from hub.core.events import (
     BuzzReceived,
     BuzzRuled,
     BuzzWindowClosed,
+    ClockRebased,
     ClockSampled,
     DeviceCommand,
     DevicePaired,
@@ -122,6 +123,7 @@ __all__ = [
     "Next",
     "PairDevice",
     "Pause",
+    "RebaseClock",
     "Rejected",
     "RemoveTeam",
     "RenameTeam",
@@ -370,6 +372,20 @@ class Answer(Input):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Tick(Input):
     """Time passes: the adapter's monotonic clock in µs."""
+
+    fault: ClassVar[str] = "adapter"
+    now_us: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RebaseClock(Input):
+    """The hub clock is a new one (the machine rebooted, or another hub took the game over) and reads `now_us`.
+
+    The adapter sends it after replaying a log written under another monotonic clock: stored deadlines keep the
+    time they had left as of the log's last event (time that passed between it and the crash is given back),
+    device clock models restart (devices re-sync), and presses of an unruled question that were pending in the
+    grace window are dropped (their hub times belong to the old clock).
+    """
 
     fault: ClassVar[str] = "adapter"
     now_us: int
@@ -708,10 +724,13 @@ class Game:
         if isinstance(inp, Tick):
             if inp.now_us < self._now_us:
                 raise _RejectError(
-                    f"Tick({inp.now_us}) is earlier than the latest time seen ({self._now_us}): "
-                    "the adapter must pass a monotonic clock", "time_backwards", "adapter",
+                    f"Tick({inp.now_us}) is earlier than the latest time seen ({self._now_us}): the adapter must pass "
+                    "a monotonic clock (after a reboot or a hub takeover, send RebaseClock first)",
+                    "time_backwards", "adapter",
                 )
             return inp.now_us
+        if isinstance(inp, RebaseClock):
+            return inp.now_us  # the one input allowed to move time backwards: it starts a new clock
         if isinstance(inp, BuzzIn | Answer):
             return max(self._now_us, inp.arrival_us)
         if isinstance(inp, SyncIn):
@@ -1100,6 +1119,10 @@ class Game:
                 effects.append(DeviceCommand(inp.device, "arm", (("q", play.index),)))
         return [event], effects
 
+    def _decide_rebase_clock(self, inp: RebaseClock, now: int) -> tuple[list[GameEvent], list[Effect]]:
+        del inp
+        return [ClockRebased(at_us=now, shift_us=now - self._now_us)], []
+
     def _decide_sync_in(self, inp: SyncIn, now: int) -> tuple[list[GameEvent], list[Effect]]:
         s = inp.sample
         if inp.boot < 0 or not all(abs(t) <= _MAX_DEVICE_TIME for t in (s.t1, s.t2, s.t3, s.t4)):
@@ -1460,6 +1483,34 @@ class Game:
         self._phase = self._paused_from
         self._paused_from = None
         self._paused_at_us = None
+
+    def _apply_clock_rebased(self, e: ClockRebased) -> None:
+        shift = e.shift_us
+        for play in [self._play, *(cp.play for cp in self._undo)]:
+            if play is not None:
+                self._shift_play(play, shift)
+        if self._paused_at_us is not None:
+            self._paused_at_us += shift
+        self._unpaired_presses = {d: t + shift for d, t in self._unpaired_presses.items()}
+        # Every sample's t1/t4 was on the old clock; the devices re-sync against the new one.
+        self._clocks = {d: (boot, self._new_clock(d)) for d, (boot, _) in self._clocks.items()}
+        self._now_us = e.at_us
+
+    def _shift_play(self, play: _Play, shift: int) -> None:
+        for name in ("armed_at_us", "window_deadline_us", "answer_deadline_us", "opened_at_us", "answers_deadline_us"):
+            value = getattr(play, name)
+            if value is not None:
+                setattr(play, name, value + shift)
+        if play.arbiter is None:
+            return
+        if play.arbiter.ruled:
+            # Its only remaining job was timing late presses against the old clock; later presses are not_armed.
+            play.arbiter = None
+        else:
+            # Pending presses carry old-clock times and cannot be compared with new ones: start the window afresh.
+            settings = dataclasses.replace(self.settings.arbitration, grace_us=play.grace_us, seed=play.seed)
+            assert play.armed_at_us is not None
+            play.arbiter = Arbiter(play.armed_at_us, settings, frozenset(play.locked_out))
 
     def _apply_game_ended(self, e: GameEnded) -> None:
         del e

@@ -48,7 +48,7 @@ LIVE_PHASES = frozenset({
 # Inputs accepted in every phase but ERROR that never change the phase; the diagram leaves their self-loops out.
 ANYWHERE_INPUTS = (
     "AddTeam", "RemoveTeam", "RenameTeam", "PairDevice", "UnpairDevice", "IdentifyDevice", "DeviceHello", "SyncIn",
-    "AdjustScore", "Tick", "BuzzIn",
+    "AdjustScore", "Tick", "RebaseClock", "BuzzIn",
 )
 
 

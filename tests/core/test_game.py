@@ -42,6 +42,7 @@ from hub.core.game import (
     Next,
     PairDevice,
     Pause,
+    RebaseClock,
     Rejected,
     RemoveTeam,
     RenameTeam,
@@ -465,6 +466,35 @@ def test_time_cannot_go_backwards() -> None:
     drv.ok(Tick(now_us=2_000_000))
     rej = drv.no(Tick(now_us=1_999_999), "time_backwards")
     assert rej.fault == "adapter"
+    assert "RebaseClock" in rej.reason
+
+
+def test_after_a_hub_reboot_the_clock_rebases_deadlines_keep_their_remaining_time_and_devices_resync() -> None:
+    drv = setup(GameSettings(buzz_window_us=5_000_000))
+    armed(drv)  # armed at 1_000_000, window ends at 6_000_000
+    press(drv, "a", 990_000, arrival=1_000_300)  # a false start: a stays locked out across the reboot
+    drv.ok(Tick(now_us=2_000_000))
+    twin = Driver(drv.quiz, drv.settings)
+    for event in drv.log:  # the restarted hub replays the log ...
+        twin.game.apply(event)
+    twin.log = list(drv.log)
+    step = twin.ok(RebaseClock(now_us=500))  # ... and finds its monotonic clock back near zero
+    assert twin.types(step) == ["clock.rebased"]
+    # The log's last event (the press arriving at 1_000_300) is the last time the new hub can know of: the 1 s
+    # between it and the crash is given back to the buzz window.
+    shift = 500 - 1_000_300
+    assert step.events[0].shift_us == shift  # type: ignore[attr-defined]
+    assert twin.game.next_deadline_us() == 6_000_000 + shift
+    assert not any(row["synced"] for row in twin.game.devices_snapshot())
+    assert twin.game.state_snapshot()["locked_out"] == ["a"]
+    ev = twin.ok(BuzzIn(device="db", boot=1, seq=7, t_dev=123.0, arrival_us=100_000)).events[0]
+    assert isinstance(ev, BuzzReceived)
+    assert (ev.outcome, ev.press.synced) == ("accepted", False)
+    assert outcome(twin(BuzzIn(device="da", boot=1, seq=8, t_dev=1.0, arrival_us=110_000))) == "excluded"
+    ruled = twin.ok(Tick(now_us=200_000)).events[0]
+    assert isinstance(ruled, BuzzRuled)
+    assert ruled.winner_team == "b"
+    assert fingerprint(twin.replayed()) == fingerprint(twin.game)
 
 
 # --- pause ---------------------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from hub.core.game import (
     Next,
     PairDevice,
     Pause,
+    RebaseClock,
     Rejected,
     RemoveTeam,
     RenameTeam,
@@ -160,7 +161,7 @@ INPUTS: list[Input] = [
     BuzzIn(device="stray", boot=0, seq=1, t_dev=5.0, arrival_us=7_000_000),
     Answer(team="a", choice=0, arrival_us=1_500_000), Answer(team="b", text="x", arrival_us=1_500_000),
     Answer(team="a", value=3.0, arrival_us=1_500_000), Answer(team="zz", choice=0, arrival_us=1_500_000),
-    Tick(now_us=0), Tick(now_us=1_250_000), Tick(now_us=60_000_000),
+    Tick(now_us=0), Tick(now_us=1_250_000), Tick(now_us=60_000_000), RebaseClock(now_us=3),
 ]
 
 

@@ -47,6 +47,7 @@ from hub.core.game import (
     Next,
     PairDevice,
     Pause,
+    RebaseClock,
     RemoveTeam,
     Resume,
     Reveal,
@@ -204,6 +205,14 @@ class _Machine(RuleBasedStateMachine):
     def wait(self, dt: int) -> None:
         self.now += dt
         self.send(Tick(now_us=self.now))
+
+    @rule(new_now=st.integers(0, 5_000_000))
+    def hub_reboots(self, new_now: int) -> None:
+        """The hub restarts on a new monotonic clock: device clocks now differ from it by a shifted offset."""
+        shift = new_now - self.now
+        self.now = new_now
+        self.offsets = {d: off + shift for d, off in self.offsets.items()}
+        self.send(RebaseClock(now_us=new_now))
 
     @precondition(lambda self: self.drv.game.next_deadline_us() is not None)
     @rule()
