@@ -73,19 +73,17 @@ async def test_credentials_added_while_running_work_at_once(start_embedded, data
 
 
 async def test_logins_never_block_the_event_loop(start_embedded):
-    """While 100 logins run (from another thread, so the clients' own work is not on the broker's loop), the
-    broker's loop never stalls for anything near one amqtt argon2 check (130+ ms of CPU per login)."""
+    """100 logins (from another thread, so the clients' work is not on the broker's loop): the broker thread spends
+    well under one amqtt argon2 check (130-175 ms of CPU) per login, and its loop never stalls that long."""
     async with start_embedded() as (b, pw):
-        stalls: list[float] = []
+        lateness: list[float] = []
         done = asyncio.Event()
 
         async def probe() -> None:
-            last = time.perf_counter()
             while not done.is_set():
-                await asyncio.sleep(0)
-                now = time.perf_counter()
-                stalls.append(now - last)
-                last = now
+                due = time.perf_counter() + 0.005
+                await asyncio.sleep(0.005)
+                lateness.append(time.perf_counter() - due)
 
         async def logins() -> None:
             for i in range(100):
@@ -94,13 +92,13 @@ async def test_logins_never_block_the_event_loop(start_embedded):
                 await c.disconnect()
 
         task = asyncio.create_task(probe())
-        started = time.perf_counter()
+        cpu = time.thread_time()
         await asyncio.to_thread(asyncio.run, logins())
-        elapsed = time.perf_counter() - started
+        cpu_per_login = (time.thread_time() - cpu) / 100
         done.set()
         await task
-        assert max(stalls) < 0.03, f"event loop stalled {max(stalls) * 1000:.1f} ms during logins"
-        assert elapsed < 5, f"100 sequential logins took {elapsed:.1f} s"
+        assert cpu_per_login < 0.01, f"{cpu_per_login * 1000:.1f} ms of loop CPU per login"
+        assert max(lateness) < 0.1, f"event loop stalled {max(lateness) * 1000:.1f} ms during logins"
 
 
 async def test_a_bare_tcp_probe_logs_no_error(start_embedded, caplog):

@@ -20,7 +20,7 @@ async def test_a_silent_client_is_dropped_after_one_and_a_half_keepalives_and_it
     elapsed = time.monotonic() - started
     assert (msg.topic, msg.payload) == (f"{r}/devices/dev1/status", b'{"state":"offline"}')
     # Mosquitto 2.0.11 sweeps keepalives every few seconds (measured 5.4 s); we run a per-connection timer.
-    limit = 2.5 if target.kind == "quizhub" else 8.0
+    limit = 3.0 if target.kind == "quizhub" else 8.0
     assert 1.4 <= elapsed < limit, f"Will after {elapsed:.2f} s for keepalive 1 s"
     await dev.wait_closed()
     # The Will was retained: a later subscriber sees the device offline.
