@@ -179,7 +179,7 @@ class RouteTimer:
         def timed_on_publish(conn: Any, flags: int, body: bytes) -> None:
             c0 = time.thread_time_ns()
             on_publish(conn, flags, body)
-            if b"/buzz" in body[:80]:
+            if body[2 : 2 + ((body[0] << 8) | body[1])].endswith(b"/buzz"):  # not the game's /buzzers
                 timer.hop_cpu.append(time.thread_time_ns() - c0)
 
         handlers = Connection._HANDLERS  # noqa: SLF001 - packets are dispatched through this table
