@@ -186,6 +186,14 @@ class HubService:
 
     async def execute(self, rt: GameRuntime, inp: Input) -> Step | Rejected:
         """Decide, log, publish. The log append happens before any publish (DESIGN §2)."""
+        try:
+            return await self._execute(rt, inp)
+        finally:
+            self._wake.set()
+            async with self._changed:
+                self._changed.notify_all()
+
+    async def _execute(self, rt: GameRuntime, inp: Input) -> Step | Rejected:
         async with rt.lock:
             try:
                 result = rt.game.handle(inp)
@@ -221,9 +229,6 @@ class HubService:
             rt.next_seq += len(durable)
             await self._publish_events(rt, first_seq, durable)
             await self._apply_effects(rt, result.effects)
-        self._wake.set()
-        async with self._changed:
-            self._changed.notify_all()
         return result
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:  # noqa: ASYNC109
