@@ -55,6 +55,9 @@ async def test_earlier_device_press_wins_even_when_it_arrives_second(arena: Aren
     await a.wait_for("armed")
     await b.wait_for("armed")
 
+    # Players react a human moment after the lights go on; without this pause blue's press, 30 ms before red's,
+    # would fall before the arm and be (rightly) ruled a false start. It is the scenario, not synchronisation.
+    await asyncio.sleep(0.1)
     # Blue pressed 30 ms before red, but blue's buzz was held up (within the latency the hub measured on its
     # link) and reaches the hub after red's: arrival order says red, device time says blue.
     now_ns = time.monotonic_ns()
