@@ -1,19 +1,23 @@
 """Lock fan-out latency: the embedded broker against a private Mosquitto, in one run.
 
     .venv/bin/python bench/broker.py [--sizes 16,64,256] [--trials 200] [--quick] [--no-tuning]
+                                     [--variants mosquitto,embedded,...] [--pin] [--py-spy DIR]
 
 Scenario (DESIGN §3): N buzzers subscribe to `quizhub/games/bench/buzzers` (QoS 1). Per trial one buzzer
 publishes a buzz (QoS 1) on `quizhub/devices/{id}/buzz`; an arbiter (a plain client with the service role)
 answers it with one lock publish (QoS 1) on the game topic; we time from the buzz until the LAST of the N
 subscribers has the lock. Reported: p50/p99 over the trials, for each broker variant, and the ratio against
-Mosquitto measured in the same run.
+Mosquitto measured in the same run; a table on stdout, everything in bench/results/broker.json.
+Method, figures and findings: docs/broker-performance.md.
 
 How it keeps the measurement about the broker:
-- each broker runs in its own process (the embedded one through bench/_brokerproc.py, with authentication, as
-  `quizhub serve` runs it); subscribers live in separate worker processes (bench/_subscribers.py, up to 128
-  raw clients each) and the buzzer and arbiter in this one, so client CPU never runs on the broker's loop;
-- clients are raw asyncio protocols (bench/_mqttraw.py) with TCP_NODELAY; a receipt is stamped with the
-  time its worker's epoll returned, on CLOCK_MONOTONIC, which all processes on the host share;
+- each broker runs in its own process: a private Mosquitto on a free port, and the embedded broker through
+  bench/_brokerproc.py (EmbeddedBroker with authentication, then serve's web app in the same process, as
+  `quizhub serve` runs it); subscribers live in worker processes (bench/_subscribers.py, one epoll loop over
+  up to 128 raw sockets each), the buzzer and arbiter (raw asyncio protocols, bench/_mqttraw.py) in this one,
+  so client CPU never runs on a broker's loop; every client socket has TCP_NODELAY;
+- a receipt is stamped with the time its worker's epoll returned, on CLOCK_MONOTONIC, which all processes on
+  the host share; a second stamp, the kernel's receive timestamp, leaves subscriber CPU out entirely;
 - all variants are up at once and trials rotate between them in a shuffled order, so load from anything
   else on this machine (2 cores, shared) hits every variant alike; that is also why the figures to quote are
   the ratios, not the milliseconds.
