@@ -1,19 +1,20 @@
 """Process tuning for the embedded broker: keep Python's cyclic garbage collector out of the fan-out path.
 
 Why: a full (generation 2) collection walks every tracked container object in the process and stops the event
-loop while it does. In `quizhub serve` that is the broker's sessions plus everything amqtt, FastAPI, pydantic and
-the hub loaded: measured 37 ms for one full collection with 64 clients connected, 66 ms with 256 (the issue saw
-67 ms) — several times the whole fan-out of a lock message. Figures: docs/broker-performance.md.
+loop while it does. In `quizhub serve` that is the broker's sessions plus everything amqtt, FastAPI, pydantic,
+authlib and the hub loaded — about 150,000 objects, tens to hundreds of milliseconds per collection on a small
+two-core box (the issue measured 67 ms at 256 clients), several times the whole fan-out of a lock message.
+Figures: docs/broker-performance.md.
 
 What `apply()` does:
-1. `gc.collect()` then `gc.freeze()`: everything alive at start-up (modules, classes, functions, the web app,
+1. `gc.collect()` then `gc.freeze()`: everything alive at that moment (modules, classes, functions, the web app,
    configuration) moves to the permanent generation, which no later collection walks. Those objects live as
-   long as the process anyway, so nothing is leaked. With the web app frozen too, a full collection at 64
-   clients drops from 37 ms to 1.7 ms.
+   long as the process anyway, so nothing is leaked. With serve's web app frozen too, a full collection at 64
+   clients walks ~4,000 objects instead of ~150,000 (0.5 ms instead of ~190 ms, measured under load).
 2. A larger nursery (`GEN0_THRESHOLD`): at CPython's default of 700 net allocations, one fan-out to a few hundred
    clients (stock amqtt: a task, a future and a timer per subscriber) triggers several young collections in
    the middle of the burst, and each one promotes the in-flight objects it finds to older generations, which
-   is what makes full collections frequent (stock amqtt: 7 full collections in 100 trials at 256 clients).
+   is what makes full collections frequent (stock amqtt: 15 full collections in 200 trials at 256 clients).
    A young collection of 20,000 objects takes under 1 ms.
 
 `apply()` is idempotent: call it once the broker has started (`broker.server` does) and again once the whole
