@@ -1455,6 +1455,9 @@ class Game:
         for team, delta in e.deltas:
             self._scores[team] += delta
         if cp.phase is not None:
+            if cp.play is not None and self._play is not None:
+                # Deliveries already seen stay seen: a QoS redelivery after the undo must not count as a new press.
+                cp.play.seen |= self._play.seen
             self._phase = cp.phase
             self._play = cp.play
 

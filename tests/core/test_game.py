@@ -591,6 +591,17 @@ def test_undo_the_ruling_disarms_and_voids_the_presses() -> None:
     assert outcome(press(drv, "b", 2_100_000, seq=5)) == "accepted"
 
 
+def test_a_redelivered_press_after_an_undone_arm_is_still_a_repeat() -> None:
+    drv = setup()
+    armed(drv)
+    press(drv, "a", 1_100_000)
+    drv.ok(Tick(now_us=1_200_000))
+    drv.ok(Undo())
+    assert drv.game.phase is Phase.QUESTION
+    assert outcome(press(drv, "a", 1_100_000)) == "repeat"  # not a false start that would lock a out
+    assert drv.game.state_snapshot()["locked_out"] == []
+
+
 def test_adjustments_need_a_reason_and_undo_reverses_them() -> None:
     drv = setup()
     drv.no(AdjustScore(team="a", delta=5, reason=" "), "needs_reason")
