@@ -544,6 +544,7 @@ class Game:
         # ids of this step's events whose press the live decide already fed to the arbiter (apply must not again)
         self._fed: set[int] = set()
         self._team_rows_cache: list[dict[str, Any]] | None = None
+        self._device_row_cache: dict[str, dict[str, Any]] = {}
         self._now_us = 0
 
     # ------------------------------------------------------------------ public API
@@ -644,6 +645,11 @@ class Game:
         """Apply one logged event to the state (replay uses only this)."""
         if isinstance(event, _REGISTRY_EVENTS):
             self._team_rows_cache = None
+        device = getattr(event, "device", None)
+        if isinstance(device, str):
+            self._device_row_cache.pop(device, None)
+        elif isinstance(event, TeamRemoved | ClockRebased):
+            self._device_row_cache.clear()
         getattr(self, f"_apply_{_snake(type(event).__name__)}")(event)
         self._now_us = max(self._now_us, event.at_us)
 
@@ -770,20 +776,26 @@ class Game:
         return self._device_rows()
 
     def _device_rows(self) -> list[dict[str, Any]]:
+        # Rows are cached per device (a clock model's uncertainty takes µs to compute, and hundreds of devices sync
+        # every few seconds); apply() drops the row of a device whose events change it.
         rows = []
         for device in sorted(set(self._devices) | set(self._device_info)):
-            boot, fw, _ = self._device_info.get(device, (None, None, None))
-            clock = self._clocks.get(device)
-            synced = clock is not None and clock[1].synced
-            rows.append({
-                "device": device,
-                "team": self._devices.get(device),
-                "boot": boot,
-                "fw": fw,
-                "synced": synced,
-                "uncertainty_us": clock[1].uncertainty_us if clock is not None and synced else None,
-                "one_way_bound_us": clock[1].one_way_bound_us if clock is not None and synced else None,
-            })
+            row = self._device_row_cache.get(device)
+            if row is None:
+                boot, fw, _ = self._device_info.get(device, (None, None, None))
+                clock = self._clocks.get(device)
+                synced = clock is not None and clock[1].synced
+                row = {
+                    "device": device,
+                    "team": self._devices.get(device),
+                    "boot": boot,
+                    "fw": fw,
+                    "synced": synced,
+                    "uncertainty_us": clock[1].uncertainty_us if clock is not None and synced else None,
+                    "one_way_bound_us": clock[1].one_way_bound_us if clock is not None and synced else None,
+                }
+                self._device_row_cache[device] = row
+            rows.append(row)
         return rows
 
     def _require_team(self, team: str) -> None:
