@@ -545,6 +545,7 @@ class Game:
         self._fed: set[int] = set()
         self._team_rows_cache: list[dict[str, Any]] | None = None
         self._device_row_cache: dict[str, dict[str, Any]] = {}
+        self._board_cache: list[dict[str, Any]] | None = None
         self._now_us = 0
 
     # ------------------------------------------------------------------ public API
@@ -645,6 +646,9 @@ class Game:
         """Apply one logged event to the state (replay uses only this)."""
         if isinstance(event, _REGISTRY_EVENTS):
             self._team_rows_cache = None
+            self._board_cache = None
+        elif event.score_deltas():
+            self._board_cache = None
         device = getattr(event, "device", None)
         if isinstance(device, str):
             self._device_row_cache.pop(device, None)
@@ -679,8 +683,11 @@ class Game:
         return q.public(self._index, revealed=self._revealed, time_limit_us=self._time_limit(q))
 
     def scoreboard(self) -> list[dict[str, Any]]:
-        """Ordered rows {rank, team, name, score}; equal scores share a rank."""
-        return rank(self._scores, self._teams)
+        """Ordered rows {rank, team, name, score}; equal scores share a rank (treat the list as read-only)."""
+        if self._board_cache is None:
+            # Cached: built twice per step for the publish diff; only score changes and renames alter it.
+            self._board_cache = rank(self._scores, self._teams)
+        return self._board_cache
 
     def state_snapshot(self) -> dict[str, Any]:
         """The public game state, JSON-able (the retained `games/{game}/state` payload).
