@@ -61,5 +61,5 @@ def configure_logging(fmt: Literal["console", "json"] = "console", level: str = 
     root.handlers[:] = [handler]
     root.setLevel(level)
     # amqtt and transitions are chatty at INFO about every packet and state; their warnings still show.
-    for noisy in ("amqtt", "transitions", "uvicorn.access"):
+    for noisy in ("amqtt", "transitions", "uvicorn.access", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from typing import TYPE_CHECKING, Self
 
 from hub.db import Repository, create_engine, migrate
@@ -23,8 +24,9 @@ if TYPE_CHECKING:
 
     from hub.core.game import GameSettings
     from hub.mqttclient import BrokerAddress
+    from hub.settings import Settings
 
-__all__ = ["Hub"]
+__all__ = ["Hub", "run_hub"]
 
 log = logging.getLogger("quizhub.hub")
 
@@ -137,3 +139,15 @@ class Hub:
                 async with asyncio.timeout(2):
                     await self._transport.publish(topic, payload, qos=1, retain=True)
         await self._stop()
+
+
+async def run_hub(settings: Settings, address: BrokerAddress, *, client_id: str = "quizhub-hub") -> None:
+    """`quizhub hub`: run until SIGINT/SIGTERM; print one line once every game is rebuilt and live."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with Hub(db_url=settings.resolved_db_url(), address=address, topic_root=settings.topic_root,
+                   client_id=client_id) as hub:
+        print(f"Quizhub hub running: {len(hub.service.games)} game(s) live, broker {address}", flush=True)  # noqa: T201
+        await stop.wait()

@@ -6,13 +6,17 @@ backend, database engine), so several apps can live side by side in one test pro
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
+from hub.db import Repository, create_engine, migrate, session_factory
 from web.auth import install_auth
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from hub.settings import Settings
 
 __all__ = ["create_app"]
@@ -22,12 +26,27 @@ VERSION = "0.1.0"
 
 def create_app(settings: Settings) -> FastAPI:
     """Build the web app for these settings."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.resolved_db_url())
+        await migrate(engine)
+        app.state.engine = engine
+        app.state.db_sessions = session_factory(engine)
+        app.state.repo = Repository(app.state.db_sessions)
+        try:
+            yield
+        finally:
+            await app.state.auth.aclose()
+            await engine.dispose()
+
     app = FastAPI(
         title="Quizhub",
         version=VERSION,
         docs_url="/api/docs",
         openapi_url="/api/openapi.json",
         redoc_url=None,
+        lifespan=lifespan,
     )
     app.state.settings = settings
     install_auth(app, settings)  # session cookie, /api/auth routes, app.state.auth (needs app.state.db_sessions)

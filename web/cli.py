@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from broker.credentials import CredentialExistsError, CredentialStore, Role
-from broker.errors import PortInUseError
+from broker.errors import BrokerStartError, PortInUseError
 from hub.logs import configure_logging
 from hub.settings import Settings
 
@@ -66,6 +67,14 @@ def _parser() -> argparse.ArgumentParser:
     _add_common(broker)
     _add_broker_flags(broker)
 
+    hub = sub.add_parser("hub", help="run the hub alone against a broker and a database (scale-out)")
+    _add_common(hub)
+    hub.add_argument("--db-url", default=sup, help="database URL; empty = SQLite in the data dir (QUIZHUB_DB_URL)")
+    hub.add_argument("--broker-url", default=sup, required=False,
+                     help="broker mqtt://user:pass@host:port with a service login (QUIZHUB_BROKER_URL)")
+    hub.add_argument("--topic-root", default=sup, help="MQTT topic root, default quizhub")
+    hub.add_argument("--client-id", default="quizhub-hub", help="MQTT client id (one per hub)")
+
     creds = sub.add_parser("credentials", help="manage MQTT logins for buzzers, integrators and services")
     creds_sub = creds.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = creds_sub.add_parser("add", help="create a login and print its password once")
@@ -112,7 +121,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_format, settings.log_level)
     try:
         asyncio.run(run_serve(settings))
-    except (PortInUseError, HttpPortInUseError) as exc:
+    except (PortInUseError, HttpPortInUseError, BrokerStartError) as exc:
         print(f"quizhub: {exc}", file=sys.stderr)  # noqa: T201
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -130,6 +139,31 @@ def _cmd_broker(args: argparse.Namespace) -> int:
     except PortInUseError as exc:
         print(f"quizhub: {exc}", file=sys.stderr)  # noqa: T201
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def _cmd_hub(args: argparse.Namespace) -> int:
+    from hub.mqttclient import BrokerUrlError, parse_broker_url  # noqa: PLC0415
+    from hub.runner import run_hub  # noqa: PLC0415
+
+    settings = _settings(args)
+    configure_logging(settings.log_format, settings.log_level)
+    if not settings.broker_url:
+        print("quizhub: `quizhub hub` needs --broker-url mqtt://user:pass@host:port (a service login)",  # noqa: T201
+              file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        address = parse_broker_url(settings.broker_url)
+    except BrokerUrlError as exc:
+        print(f"quizhub: {exc}", file=sys.stderr)  # noqa: T201
+        return EXIT_USAGE
+    try:
+        asyncio.run(run_hub(settings, address, client_id=args.client_id))
+    except ConnectionError as exc:
+        print(f"quizhub: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
     except KeyboardInterrupt:
         return 0
     return 0
@@ -196,6 +230,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "simulate": _cmd_simulate,
     "serve": _cmd_serve,
+    "hub": _cmd_hub,
     "broker": _cmd_broker,
     "credentials": _cmd_credentials,
 }
@@ -203,6 +238,8 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the `quizhub` console script."""
+    # authlib announces a future rename of its httpx integration on import; users cannot act on it.
+    warnings.filterwarnings("ignore", message=".*httpx2.*")
     args = _parser().parse_args(argv)
     try:
         code = _COMMANDS[args.command](args)

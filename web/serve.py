@@ -12,10 +12,15 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
+from broker import tuning
 from broker.config import BrokerConfig
-from broker.credentials import CredentialStore
+from broker.credentials import CredentialStore, Role
 from broker.server import EmbeddedBroker
+from hub.demo import Demo, start_demo
+from hub.mqttclient import BrokerAddress, parse_broker_url
+from hub.runner import Hub
 from web.app import create_app
+from web.auth.setup import first_run_link
 
 if TYPE_CHECKING:
     from hub.settings import Settings
@@ -78,6 +83,11 @@ def _banner(settings: Settings, http_port: int, mqtt_port: int | None, ws_port: 
     return "\n".join(lines)
 
 
+def _local(host: str) -> str:
+    """Where this process reaches its own listener bound to ``host``."""
+    return "127.0.0.1" if host in {"0.0.0.0", "", "::"} else host  # noqa: S104 - comparing, not binding
+
+
 async def run_serve(settings: Settings) -> None:
     """Run until interrupted. Raises the port errors before anything listens, so they print as one line."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -86,7 +96,10 @@ async def run_serve(settings: Settings) -> None:
         stack.callback(http_sock.close)
         mqtt_port: int | None = None
         ws_port: int | None = None
-        if not settings.broker_url:
+        credentials: CredentialStore | None = None
+        if settings.broker_url:
+            address = parse_broker_url(settings.broker_url)
+        else:
             credentials = CredentialStore(settings.data_dir / "credentials.json")
             config = BrokerConfig(
                 data_dir=settings.data_dir,
@@ -99,11 +112,39 @@ async def run_serve(settings: Settings) -> None:
             )
             broker = await stack.enter_async_context(EmbeddedBroker(config, credentials))
             mqtt_port, ws_port = broker.port, broker.ws_port
+            # The in-process hub logs in with a secret that lives only in this process's memory.
+            address = BrokerAddress(_local(settings.host), broker.port).with_login(
+                "quizhub-hub", credentials.ephemeral("quizhub-hub", Role.SERVICE)
+            )
+        hub = await stack.enter_async_context(
+            Hub(db_url=settings.resolved_db_url(), address=address, topic_root=settings.topic_root)
+        )
+        demo_line = ""
+        if settings.demo:
+            demo = await _demo(hub, address, credentials)
+            stack.callback(demo.task.cancel)
+            demo_line = f"  Demo game: join code {demo.join_code} (8 simulated buzzers in 4 teams)"
+        setup = await first_run_link(settings, hub.repo)
+        if setup:
+            demo_line += f"\n  First run: create the admin account at {setup}"
         app = create_app(settings)
+        app.state.hub = hub
         config_uv = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
         server = uvicorn.Server(config_uv)
-        print(_banner(settings, http_sock.getsockname()[1], mqtt_port, ws_port), flush=True)  # noqa: T201
+        banner = _banner(settings, http_sock.getsockname()[1], mqtt_port, ws_port)
+        print(banner + (f"\n{demo_line.lstrip(chr(10))}" if demo_line else ""), flush=True)  # noqa: T201
+        # Everything long-lived now exists: freeze it out of the garbage collector's reach (docs/broker-performance.md).
+        tuning.apply()
         await server.serve(sockets=[http_sock])
+
+
+async def _demo(hub: Hub, address: BrokerAddress, credentials: CredentialStore | None) -> Demo:
+    def login_for(device: str) -> BrokerAddress:
+        if credentials is None:  # external broker: the demo buzzers use the hub's own login details
+            return address
+        return BrokerAddress(address.host, address.port).with_login(device, credentials.ephemeral(device, Role.DEVICE))
+
+    return await start_demo(hub, login_for)
 
 
 def serve_forever(settings: Settings) -> None:

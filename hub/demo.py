@@ -1,0 +1,95 @@
+"""`quizhub serve --demo`: the bundled quiz, a game in the lobby with four teams, and eight simulated buzzers
+paired two per team and pressing like people, so the first run shows the whole system working."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from hub.core.game import AddTeam, PairDevice, Rejected
+from hub.quizfile import demo_quiz
+from hub.quizstore import import_quiz
+from hub.simulator import DeviceClock, VirtualBuzzer, run_fleet
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from hub.db.models import Game as DbGame
+    from hub.mqttclient import BrokerAddress
+    from hub.runner import Hub
+
+__all__ = ["DEMO_TEAMS", "Demo", "start_demo"]
+
+log = logging.getLogger("quizhub.demo")
+
+DEMO_TEAMS = (("owls", "Night Owls"), ("quizards", "Quizards"), ("brains", "Big Brains"), ("pints", "Pint Sized"))
+
+
+@dataclass
+class Demo:
+    game_id: str
+    join_code: str
+    buzzers: list[VirtualBuzzer]
+    task: asyncio.Task[None]
+
+
+async def _human_presses(buzzer: VirtualBuzzer, rng: random.Random) -> None:
+    while True:
+        await buzzer.wait_for("armed", timeout=24 * 3600)
+        if rng.random() < 0.35:  # not every team knows every answer
+            continue
+        await asyncio.sleep(max(0.15, rng.gauss(0.9, 0.4)))  # a person's reaction, not synchronisation
+        if buzzer.state.value == "armed":
+            await buzzer.press()
+
+
+async def start_demo(hub: Hub, login_for: Callable[[str], BrokerAddress], *, seed: int | None = None) -> Demo:
+    """Create the demo game and start its simulated buzzers; ``login_for(device)`` gives each its broker login."""
+    quiz, doc = demo_quiz()
+    game = await _existing_demo_game(hub, quiz.title)
+    if game is None:  # first run (or the last demo game finished): a fresh one
+        quiz_id = await import_quiz(hub.repo, doc)
+        game = await hub.repo.create_game(quiz_id, settings={"grace_from_clocks": True})
+        await hub.service.open_game(game.id)
+        for team, name in DEMO_TEAMS:
+            result = await hub.service.command(game.id, AddTeam(team=team, name=name))
+            if isinstance(result, Rejected):
+                raise RuntimeError(f"demo setup failed: {result.reason}")  # noqa: TRY004 - a refusal, not a type
+    rng = random.Random(seed)  # noqa: S311 - simulation
+    buzzers = []
+    for i in range(8):
+        device = f"demo-{i + 1:02d}"
+        clock = DeviceClock(offset_us=int(rng.uniform(0, 30) * 1e6), drift_ppm=rng.uniform(-80, 80))
+        buzzers.append(VirtualBuzzer(device, login_for(device), root=hub.topics.root, clock=clock, jitter_ms=3.0,
+                                     rng=random.Random(rng.random())))  # noqa: S311
+    task = asyncio.create_task(_run(hub, game.id, buzzers, rng), name="demo-buzzers")
+    return Demo(game.id, game.join_code, buzzers, task)
+
+
+async def _existing_demo_game(hub: Hub, title: str) -> DbGame | None:
+    """The unfinished demo game of an earlier run, so restarting `serve --demo` does not pile up games."""
+    for game in await hub.repo.list_running_games():
+        quiz = await hub.repo.get_quiz(game.quiz_id)
+        if quiz is not None and quiz.title == title and game.id in hub.service.games:
+            return game
+    return None
+
+
+async def _run(hub: Hub, game_id: str, buzzers: list[VirtualBuzzer], rng: random.Random) -> None:
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(run_fleet(buzzers))
+        for b in buzzers:
+            tg.create_task(_human_presses(b, random.Random(rng.random())))  # noqa: S311
+        for i, b in enumerate(buzzers):
+            async with asyncio.timeout(30):
+                await b.connected.wait()
+            team = DEMO_TEAMS[i // 2][0]
+            rt = hub.service.games.get(game_id)
+            if rt is not None and rt.game.devices.get(b.device_id) == team:
+                continue  # paired in an earlier run
+            result = await hub.service.command(game_id, PairDevice(device=b.device_id, team=team))
+            if isinstance(result, Rejected):
+                log.warning("demo pairing refused", extra={"device": b.device_id, "reason": result.reason})
