@@ -29,6 +29,7 @@ from hub.core.game import (
     GameBugError,
     GameSettings,
     Input,
+    RebaseClock,
     Rejected,
     Step,
     SyncIn,
@@ -152,6 +153,11 @@ class HubService:
             await self.repo.claim_game(game_id, self.fence)
         runtime = GameRuntime(game_id, game, next_seq=(stored[-1].seq if stored else 0) + 1, fence=self.fence)
         self.games[game_id] = runtime
+        last_at = max((e.at_us for e in events), default=0)
+        if last_at > self.now_us():
+            # The log was written under another monotonic clock (a rebooted box, or another hub): move the game onto
+            # ours, or every timer would read as time running backwards.
+            await self.execute(runtime, RebaseClock(now_us=self.now_us()))
         for device in game.devices:
             if device in self.links:
                 self.planner.online(device, self.now_us())
