@@ -24,15 +24,20 @@ from tests.firmware.buzzer_harness import HostBuzzer, host_us
 if TYPE_CHECKING:
     from tests.hub.conftest import Arena
 
-pytestmark = [pytest.mark.firmware, pytest.mark.slow]
+# The build of host_buzzer may land in this test's setup (session fixture): allow for it.
+pytestmark = [pytest.mark.firmware, pytest.mark.slow, pytest.mark.timeout(600)]
 
 N = 8
 # Offsets from 0 to ~2.3 h and drifts of ±150 ppm: raw t_us order says nothing about true order.
 OFFSETS = [7_000_000_000, 0, 3_000_000, 8_300_000_000, 42_000, 1_500_000_000, 600_000_000, 95_000_000]
 DRIFTS = [150.0, -150.0, 80.0, -20.0, 0.0, 120.0, -90.0, 35.0]
-# True press order (by host time): device 5 first, then 2, 7, 0, ... 4 ms apart.
+# True press order (by host time): device 5 first, then 2, 7, 0, ... GAP_US apart. The gap is wide enough that a
+# twin waking a few ms late on a loaded 2-core CI machine cannot swap places: the hub (rightly) credits a press no
+# earlier than its arrival minus the link's measured one-way bound, so a late send is a late press. All eight
+# fall inside the hub's 250 ms grace window.
 ORDER = [5, 2, 7, 0, 3, 6, 1, 4]
-GAP_US = 4_000
+GAP_US = 20_000
+LATE_SLACK_US = 8_000  # how late a twin may send on a busy machine before its press is clamped later
 
 
 async def _wait(b: HostBuzzer, event: str, timeout: float = 15.0, **kw: Any) -> dict[str, Any]:
@@ -48,7 +53,12 @@ async def _synced(arena: Arena, devices: list[str], samples: int = 8) -> None:
         rows = {r["device"]: r for r in rt.game.state_snapshot()["devices"]}
         return all(rows.get(d, {}).get("synced") and links[d].clock.samples >= samples for d in devices)
 
-    await arena.hub.service.wait_for(ready, timeout=30)
+    try:
+        await arena.hub.service.wait_for(ready, timeout=30)
+    except TimeoutError:
+        rows = {r["device"]: r for r in rt.game.state_snapshot()["devices"]}
+        have = {d: (rows.get(d, {}).get("synced"), links[d].clock.samples if d in links else None) for d in devices}
+        raise AssertionError(f"hub never synced every device (synced, samples): {have}") from None
 
 
 async def _pair_all(arena: Arena, buzzers: list[HostBuzzer], devices: list[str]) -> None:
@@ -116,12 +126,13 @@ async def test_eight_host_buzzers_the_true_first_press_wins_and_a_restart_resets
         assert ruling["winner_team"] == f"t{ORDER[0]}", ruling
         placed = [r["team"] for r in ruling["order"]]
         assert placed[0] == f"t{ORDER[0]}"
-        # Whoever the hub placed second pressed 4 ms later; the hub's gap must hold that within its stated error.
-        if len(ruling["order"]) > 1 and not ruling.get("too_close"):
-            second = ruling["order"][1]
-            true_gap = (ORDER.index(int(second["team"][1:]))) * GAP_US
-            stated = ruling["order"][0]["uncertainty_us"] + second["uncertainty_us"]
-            assert abs(second["gap_us"] - true_gap) <= stated + 1_000, ruling
+        assert not ruling["too_close"], ruling
+        # The runner-up pressed GAP_US later; the hub's gap holds that within its stated error (plus the slack a
+        # late-waking twin may add, see LATE_SLACK_US).
+        second = ruling["order"][1]
+        assert second["team"] == f"t{ORDER[1]}", ruling
+        stated = ruling["order"][0]["uncertainty_us"] + second["uncertainty_us"]
+        assert abs(second["gap_us"] - GAP_US) <= stated + LATE_SLACK_US, ruling
 
         # Every buzzer shows the ruling.
         for b, dev, m in zip(buzzers, devices, marks, strict=True):

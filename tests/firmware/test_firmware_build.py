@@ -25,7 +25,8 @@ from tests.firmware.buzzer_harness import (
     retained_on,
 )
 
-pytestmark = [pytest.mark.firmware]
+# The first test to need host_buzzer_exe also pays for the CMake build (about a minute on 2 cores).
+pytestmark = [pytest.mark.firmware, pytest.mark.timeout(600)]
 
 Spawn = Callable[..., HostBuzzer]
 
