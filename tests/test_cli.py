@@ -102,8 +102,8 @@ def test_credentials_add_list_remove_and_the_password_logs_in(data_dir: Path) ->
     assert password not in listed.stdout
 
     port = free_port()
-    broker = subprocess.Popen([*QUIZHUB, "broker", "--host", "127.0.0.1", "--mqtt-port", str(port),
-                               "--mqtt-ws-port", str(free_port())], env={**os.environ, "QUIZHUB_DATA_DIR": str(data_dir)},
+    args = ["broker", "--host", "127.0.0.1", "--mqtt-port", str(port), "--mqtt-ws-port", str(free_port())]
+    broker = subprocess.Popen([*QUIZHUB, *args], env={**os.environ, "QUIZHUB_DATA_DIR": str(data_dir)},
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert broker.stdout is not None
