@@ -1,0 +1,91 @@
+"""Everything the hub publishes during a real round validates against the JSON Schema files of `schemas/`.
+
+The models in hub.messages are checked against the schemas in tests/contract; this closes the loop on the running
+system: a recorder subscribed to the whole tree keeps every payload and each is validated by its topic's schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TYPE_CHECKING
+
+from broker.credentials import Role
+from hub.core.transitions import Phase
+from hub.mqttclient import make_client
+from hub.topics import TopicKind, Topics
+from tests.contract.contract_support import schema_errors
+
+if TYPE_CHECKING:
+    from tests.hub.conftest import Arena
+
+SCHEMA_OF = {
+    TopicKind.DEVICE_STATUS: "device-status",
+    TopicKind.DEVICE_BUZZ: "device-buzz",
+    TopicKind.DEVICE_SYNC: "device-sync",
+    TopicKind.DEVICE_SYNC_REPLY: "device-sync-reply",
+    TopicKind.DEVICE_CMD: "device-cmd",
+    TopicKind.DEVICE_ERROR: "device-error",
+    TopicKind.GAME_BUZZERS: "game-buzzers",
+    TopicKind.GAME_STATE: "game-state",
+    TopicKind.GAME_QUESTION: "game-question",
+    TopicKind.GAME_SCORES: "game-scores",
+    TopicKind.GAME_EVENTS: "game-event",
+    TopicKind.GAME_COMMANDS: "game-command",
+    TopicKind.GAME_REPLIES: "game-reply",
+    TopicKind.HUB_STATUS: "hub-status",
+}
+
+
+async def test_every_published_payload_matches_its_schema(arena: Arena) -> None:
+    topics = Topics(arena.env.root)
+    recorded: list[tuple[str, bytes]] = []
+    done = asyncio.Event()
+    marker = f"{arena.host.client_id}-end"
+    recorder = make_client(arena.env.address("recorder", Role.SERVICE), identifier="recorder")
+    async with recorder:
+        await recorder.subscribe(f"{arena.env.root}/#", qos=1)
+
+        async def record() -> None:
+            async for msg in recorder.messages:
+                recorded.append((str(msg.topic), bytes(msg.payload)))  # type: ignore[arg-type]
+                if str(msg.topic).endswith(f"/{marker}"):
+                    done.set()
+
+        task = asyncio.create_task(record())
+        try:
+            await arena.host.ok("add_team", team="red", name="Red")
+            await arena.host.ok("add_team", team="blue", name="Blue")
+            a = await arena.buzzer("bz-a")
+            await arena.host.ok("pair", device="bz-a", team="red")
+            await a.wait_for("config")
+            await arena.host.ok("show")
+            await arena.host.ok("arm")
+            await a.wait_for("armed")
+            await a.press()
+            rt = arena.hub.service.games[arena.game_id]
+            await arena.hub.service.wait_for(lambda: rt.game.phase is Phase.BUZZED)
+            await arena.host.ok("judge", verdict="right")
+            await arena.host.ok("reveal")
+            await arena.host.ok("next")
+            await arena.host.send("judge", verdict="maybe")  # an invalid command: its error reply is recorded too
+            # A sentinel published after everything else: once it is back, every earlier message has been recorded.
+            await recorder.publish(f"{arena.env.root}/games/{arena.game_id}/replies/{marker}", b"{}", qos=1)
+            async with asyncio.timeout(10):
+                await done.wait()
+        finally:
+            task.cancel()
+
+    kinds_seen = set()
+    failures = []
+    for topic, payload in recorded:
+        parsed = topics.parse(topic)
+        if parsed is None or topic.endswith(marker) or not payload or parsed.kind is TopicKind.GAME_COMMANDS:
+            continue  # commands come from the test's host, not the hub
+        kinds_seen.add(parsed.kind)
+        failures.extend(f"{topic}: {error}" for error in schema_errors(SCHEMA_OF[parsed.kind], json.loads(payload)))
+    assert not failures, "\n".join(failures[:20])
+    expected = {TopicKind.GAME_STATE, TopicKind.GAME_QUESTION, TopicKind.GAME_SCORES, TopicKind.GAME_EVENTS,
+                TopicKind.GAME_BUZZERS, TopicKind.GAME_REPLIES, TopicKind.DEVICE_CMD, TopicKind.DEVICE_SYNC,
+                TopicKind.DEVICE_STATUS, TopicKind.HUB_STATUS, TopicKind.DEVICE_BUZZ}
+    assert expected <= kinds_seen, expected - kinds_seen
