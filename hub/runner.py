@@ -13,7 +13,7 @@ import signal
 from typing import TYPE_CHECKING, Self
 
 from hub.db import Repository, create_engine, migrate
-from hub.service import HubService
+from hub.service import HEALTH_INTERVAL_S, HubService
 from hub.topics import Topics
 from hub.transport import MqttTransport
 
@@ -43,6 +43,7 @@ class Hub:
         client_id: str = "quizhub-hub",
         settings: GameSettings | None = None,
         start_timeout: float = 30.0,
+        health_interval_s: float = HEALTH_INTERVAL_S,
     ) -> None:
         self.db_url = db_url
         self.address = address
@@ -50,6 +51,7 @@ class Hub:
         self.client_id = client_id
         self.settings = settings
         self.start_timeout = start_timeout
+        self.health_interval_s = health_interval_s
         self.engine: AsyncEngine | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._loaded = asyncio.Event()
@@ -105,6 +107,7 @@ class Hub:
         self._tasks = [
             asyncio.create_task(transport.run(), name="hub-mqtt"),
             asyncio.create_task(self._service.run_timers(), name="hub-timers"),
+            asyncio.create_task(self._service.run_health(self.health_interval_s), name="hub-health"),
         ]
         try:
             async with asyncio.timeout(self.start_timeout):

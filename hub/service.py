@@ -16,6 +16,7 @@ import asyncio
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from hub import wire
@@ -38,6 +39,7 @@ from hub.core.game import (
 from hub.db.errors import FencedOutError, SequenceConflictError
 from hub.db.events import NewEvent
 from hub.db.models import GameStatus
+from hub.db.repository import DeviceHealth
 from hub.messages import Buzz, DeviceError, DeviceStatus, GameCommand, HubStatus, SyncReply
 from hub.quizstore import load_quiz
 from hub.syncplan import SyncPlanner
@@ -62,6 +64,9 @@ VERSION = "0.1.0"
 # (docs/game.md, "clock.sampled").
 VOLATILE_EVENTS = frozenset({ClockSampled.type})
 MAX_PENDING_PINGS = 16
+# How often the devices table gets each device's clock figures and last-seen time: one batched transaction per
+# interval, because per-message writes would queue behind the event log's appends (on SQLite one writer at a time).
+HEALTH_INTERVAL_S = 5.0
 
 
 @dataclass
@@ -82,6 +87,12 @@ class _DeviceLink:
     boot: int = 0
     pending: dict[int, int] = field(default_factory=dict)  # ping n -> t1 we sent
     clock: ClockModel = field(default_factory=ClockModel)
+    last_seen_us: int | None = None  # hub clock of the device's last message
+    dirty: bool = False  # heard from since the health table was last written
+
+    def seen(self, arrival_us: int) -> None:
+        self.last_seen_us = arrival_us
+        self.dirty = True
 
 
 class HubService:
@@ -196,8 +207,11 @@ class HubService:
             return await self._execute(rt, inp)
         finally:
             self._wake.set()
-            async with self._changed:
-                self._changed.notify_all()
+            await self._notify()
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
 
     async def _execute(self, rt: GameRuntime, inp: Input) -> Step | Rejected:
         async with rt.lock:
@@ -329,17 +343,25 @@ class HubService:
             if status.boot is not None and status.boot != link.boot:
                 link.boot, link.clock = status.boot, ClockModel()
                 link.pending.clear()
+            if not msg.retain:
+                link.seen(msg.arrival_us)
             self.planner.online(device, msg.arrival_us)
             self._wake.set()
         else:
             self.planner.offline(device)
         try:
+            # Only a live "online" is a sign of life: a retained status is the broker's memory (read at hub start-up)
+            # and "offline" is the Will the broker sends for a device it already lost; neither moves last-seen.
             await self.repo.record_device_health(
-                device, seen_at=wire.utc_now(), online=online, fw=status.fw, rssi=status.rssi,
-                battery_mv=status.battery_mv, boot=status.boot,
+                device, seen_at=self._wall_at(msg.arrival_us) if online and not msg.retain else None, online=online,
+                fw=status.fw,
+                rssi=status.rssi, battery_mv=status.battery_mv, boot=status.boot,
             )
         except Exception:
             log.exception("could not record device health", extra={"device": device})
+        else:
+            self.counters["status_recorded"] += 1
+            await self._notify()
         rt = self.game_of(device)
         if online and rt is not None:
             link = self.links[device]
@@ -347,6 +369,7 @@ class HubService:
 
     async def _on_buzz(self, device: str, buzz: Buzz, msg: Incoming) -> None:
         link = self.links.setdefault(device, _DeviceLink())
+        link.seen(msg.arrival_us)
         if buzz.boot != link.boot:  # it rebooted without telling us: start its clock afresh
             link.boot, link.clock = buzz.boot, ClockModel()
             link.pending.clear()
@@ -368,6 +391,7 @@ class HubService:
         if link is None or t1 is None:
             self.counters["sync_unexpected"] += 1  # late, replayed or forged: only our own pings count
             return
+        link.seen(msg.arrival_us)
         if reply.boot is not None and reply.boot != link.boot:
             link.boot, link.clock = reply.boot, ClockModel()
         try:
@@ -488,3 +512,42 @@ class HubService:
             "one_way_us": link.clock.one_way_bound_us,
             "drift_ppm": link.clock.drift_ppm,
         }
+
+    async def write_health(self) -> int:
+        """Write last-seen and clock figures of every device heard from since the last call, in one transaction.
+
+        Returns how many devices were written. A failed write is logged and retried at the next call.
+        """
+        updates: list[DeviceHealth] = []
+        for device, link in self.links.items():
+            if not link.dirty or link.last_seen_us is None:
+                continue
+            link.dirty = False
+            health = self.health(device)
+            updates.append(DeviceHealth(
+                device, seen_at=self._wall_at(link.last_seen_us),
+                clock_uncertainty_us=health.get("uncertainty_us"), one_way_us=health.get("one_way_us"),
+            ))
+        if not updates:
+            return 0
+        try:
+            await self.repo.record_devices_health(updates)
+        except Exception:
+            log.exception("could not record device health", extra={"devices": len(updates)})
+            for update in updates:
+                if (again := self.links.get(update.device_id)) is not None:
+                    again.dirty = True  # try again at the next call
+            return 0
+        self.counters["health_written"] += len(updates)
+        await self._notify()
+        return len(updates)
+
+    def _wall_at(self, hub_us: int) -> datetime:
+        """The wall-clock time of a hub-clock instant in the past (when a message arrived, not when it was handled)."""
+        return wire.utc_now() - timedelta(microseconds=max(0, self.now_us() - hub_us))
+
+    async def run_health(self, interval_s: float = HEALTH_INTERVAL_S) -> None:
+        """Write device health every ``interval_s`` until cancelled."""
+        while True:
+            await asyncio.sleep(interval_s)
+            await self.write_health()
