@@ -40,23 +40,23 @@ def _create_of(q: Question) -> QuestionCreate:
 
 
 async def import_quiz(repo: Repository, doc: Any, *, owner_id: int | None = None) -> int:
-    """Store a ``quizhub-quiz/1`` document; returns the quiz id. Raises QuizFileError before writing anything."""
+    """Store a ``quizhub-quiz/1`` document in one transaction; returns the quiz id.
+
+    Raises QuizFileError (with the question's place) before anything is written.
+    """
     quiz = quiz_from_doc(doc)
     description = doc.get("description", "") if isinstance(doc, dict) else ""
+    questions = []
+    for q in quiz.questions:
+        create = _create_of(q)
+        create.round_title = q.round_name[:200] if q.round_name else None
+        questions.append(create)
     row = await repo.create_quiz(
-        QuizCreate(title=quiz.title[:200], description=str(description)[:10_000]), owner_id=owner_id
+        QuizCreate(title=quiz.title[:200], description=str(description)[:10_000], questions=questions),
+        owner_id=owner_id,
     )
     if row.id is None:  # pragma: no cover - the database always assigns one
         raise QuizFileError("the database did not assign the quiz an id")
-    round_ids: dict[str, int] = {}
-    for q in quiz.questions:
-        create = _create_of(q)
-        if q.round_name:
-            if q.round_name not in round_ids:
-                rnd = await repo.create_round(row.id, q.round_name[:200])
-                round_ids[q.round_name] = rnd.id or 0
-            create.round_id = round_ids[q.round_name]
-        await repo.add_question(row.id, create)
     return row.id
 
 

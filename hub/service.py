@@ -36,6 +36,7 @@ from hub.core.game import (
     SyncIn,
     Tick,
 )
+from hub.core.transitions import Phase
 from hub.db.errors import FencedOutError, SequenceConflictError
 from hub.db.events import NewEvent
 from hub.db.models import GameStatus
@@ -67,6 +68,13 @@ MAX_PENDING_PINGS = 16
 # How often the devices table gets each device's clock figures and last-seen time: one batched transaction per
 # interval, because per-message writes would queue behind the event log's appends (on SQLite one writer at a time).
 HEALTH_INTERVAL_S = 5.0
+
+
+def _status_of(phase: Phase) -> GameStatus | None:
+    """The listing status a phase means (None: leave it as it is)."""
+    if phase is Phase.FINISHED:
+        return GameStatus.FINISHED
+    return None if phase is Phase.LOBBY else GameStatus.RUNNING
 
 
 @dataclass
@@ -229,12 +237,15 @@ class HubService:
                 await self._apply_effects(rt, result.effects)
                 return result
             first_seq = rt.next_seq
+            finished = rt.game.phase is Phase.FINISHED
             try:
+                # The game's status moves with the event that caused it, in the same transaction.
                 await self.repo.append_events(
                     rt.game_id,
                     [NewEvent(e.type, e.to_dict()) for e in durable],
                     expected_next_seq=first_seq,
                     fence=rt.fence,
+                    status=_status_of(rt.game.phase),
                 )
             except (SequenceConflictError, FencedOutError):
                 log.exception("another hub wrote this game's log; giving the game up", extra={"game": rt.game_id})
@@ -249,6 +260,8 @@ class HubService:
             rt.next_seq += len(durable)
             await self._publish_events(rt, first_seq, durable)
             await self._apply_effects(rt, result.effects)
+            if finished:
+                await self._finish(rt)
         return result
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:  # noqa: ASYNC109
@@ -446,12 +459,10 @@ class HubService:
             await self._reply(game_id, cmd.client, wire.reply_error(cmd.id, result.code, result.reason))
             return
         await self._reply(game_id, cmd.client, wire.reply_ok(cmd.id, {"seq": rt.next_seq - 1}))
-        if rt.game.phase.value == "finished":
-            await self._finish(rt)
 
     async def _finish(self, rt: GameRuntime) -> None:
+        """Keep the final standings (the results table outlives the game)."""
         try:
-            await self.repo.set_game_status(rt.game_id, GameStatus.FINISHED)
             await self.repo.save_results(rt.game_id, wire.results(rt.game.scoreboard()))
         except Exception:
             log.exception("could not store the results", extra={"game": rt.game_id})
