@@ -14,15 +14,14 @@ from broker.server import EmbeddedBroker
 if TYPE_CHECKING:
     from hub.settings import Settings
 
-__all__ = ["run_broker"]
+__all__ = ["broker_config", "run_broker"]
 
 log = logging.getLogger("quizhub.broker")
 
 
-async def run_broker(settings: Settings) -> None:
-    """Run the broker until SIGINT/SIGTERM."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    config = BrokerConfig(
+def broker_config(settings: Settings) -> BrokerConfig:
+    """The embedded broker's configuration from the CLI/environment settings."""
+    return BrokerConfig(
         data_dir=settings.data_dir,
         host=settings.host,
         port=settings.mqtt_port,
@@ -31,6 +30,12 @@ async def run_broker(settings: Settings) -> None:
         max_payload=settings.max_payload,
         topic_root=settings.topic_root,
     )
+
+
+async def run_broker(settings: Settings) -> None:
+    """Run the broker until SIGINT/SIGTERM."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    config = broker_config(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

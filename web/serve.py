@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from broker import tuning
-from broker.config import BrokerConfig
 from broker.credentials import CredentialStore, Role
 from broker.server import EmbeddedBroker
 from hub.demo import Demo, start_demo
@@ -21,6 +20,7 @@ from hub.mqttclient import BrokerAddress, parse_broker_url
 from hub.runner import Hub
 from web.app import create_app
 from web.auth.setup import first_run_link
+from web.broker_only import broker_config
 
 if TYPE_CHECKING:
     from hub.settings import Settings
@@ -101,16 +101,7 @@ async def run_serve(settings: Settings) -> None:
             address = parse_broker_url(settings.broker_url)
         else:
             credentials = CredentialStore(settings.data_dir / "credentials.json")
-            config = BrokerConfig(
-                data_dir=settings.data_dir,
-                host=settings.host,
-                port=settings.mqtt_port,
-                ws_port=settings.mqtt_ws_port,
-                allow_anonymous=settings.allow_anonymous,
-                max_payload=settings.max_payload,
-                topic_root=settings.topic_root,
-            )
-            broker = await stack.enter_async_context(EmbeddedBroker(config, credentials))
+            broker = await stack.enter_async_context(EmbeddedBroker(broker_config(settings), credentials))
             mqtt_port, ws_port = broker.port, broker.ws_port
             # The in-process hub logs in with a secret that lives only in this process's memory.
             address = BrokerAddress(_local(settings.host), broker.port).with_login(
