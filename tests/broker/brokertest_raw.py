@@ -11,6 +11,8 @@ import contextlib
 import struct
 from dataclasses import dataclass
 
+from tests.services import free_port, tcp_reachable  # noqa: F401 - re-exported for the broker tests
+
 TIMEOUT = 5.0
 CAP = 4096  # payload cap of the parity tests (Mosquitto: max_packet_size = CAP + 256)
 
@@ -209,22 +211,3 @@ class RawClient:
         self.writer.close()
         with contextlib.suppress(ConnectionError, OSError):
             await self.writer.wait_closed()
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now (same as tests/conftest.py)."""
-    import socket  # noqa: PLC0415
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def tcp_reachable(host: str, port: int) -> bool:
-    import socket  # noqa: PLC0415
-
-    try:
-        with socket.create_connection((host, port), timeout=1.0):
-            return True
-    except OSError:
-        return False
