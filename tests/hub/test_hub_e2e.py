@@ -152,3 +152,33 @@ async def test_host_command_errors_are_replied_with_a_sentence(arena: Arena) -> 
     reply = await arena.host.send("judge", verdict="maybe")  # schema violation, still answered
     assert not reply["ok"]
     assert reply["error"]["code"] == "invalid"
+
+
+async def test_oversized_and_replayed_buzzes_are_refused_or_ignored_without_harm(arena: Arena) -> None:
+    await arena.host.ok("add_team", team="red", name="Red")
+    a = await arena.buzzer("bz-dup")
+    await arena.host.ok("pair", device="bz-dup", team="red")
+    await a.wait_for("config")
+    client = a._client
+    assert client is not None
+    topic = f"{arena.env.root}/devices/bz-dup/buzz"
+    await client.publish(topic, b'{"seq":1,"boot":1,"t_us":5,"pad":"' + b"x" * 5000 + b'"}', qos=1)
+    err = await a.wait_for("error")
+    assert err.data["code"] == "too_large"
+
+    await arena.host.ok("show")
+    await arena.host.ok("arm")
+    await a.wait_for("armed")
+    buzz = await a.press()
+    await client.publish(topic, json.dumps(buzz), qos=1)  # QoS 1 redelivery, or a replay: the same (boot, seq)
+    rt = arena.hub.service.games[arena.game_id]
+    # The copy follows the original on the same connection, well inside the 250 ms grace window, so by the
+    # ruling both are in the log.
+    await arena.hub.service.wait_for(lambda: rt.game.phase is Phase.BUZZED)
+    await arena.host.ok("judge", verdict="right")
+    presses = [e.payload for e in await arena.hub.repo.load_events(arena.game_id) if e.type == "buzz.received"]
+    outcomes = sorted(p["outcome"] for p in presses)
+    assert outcomes[0] == "accepted"
+    assert len(presses) == 2
+    assert outcomes[1] in {"repeat", "duplicate", "late"}
+    assert dict(rt.game.scores)["red"] == rt.game.quiz.questions[0].points  # counted once
