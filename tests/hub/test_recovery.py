@@ -96,6 +96,7 @@ class Watcher:
     events: list[dict[str, Any]] = field(default_factory=list)
     retained: dict[str, dict[str, Any]] = field(default_factory=dict)
     hub_status: list[str] = field(default_factory=list)
+    hub_games: list[str] = field(default_factory=list)
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     def topic(self, leaf: str) -> str:
@@ -110,6 +111,7 @@ class Watcher:
                 self.events.append(doc)
             elif topic == f"{self.root}/hub/status":
                 self.hub_status.append(doc["state"])
+                self.hub_games = doc.get("games") or []
             else:
                 self.retained[topic.rsplit("/", 1)[1]] = doc
             async with self.changed:
@@ -266,9 +268,11 @@ async def test_hub_killed_mid_question_resumes_from_its_log(rig: Rig) -> None:
     await rig.hub.kill()
     await w.until(lambda: w.hub_status[-1:] == ["offline"], "the hub's Will (second crash)")
     w.retained.pop("state")
+    w.retained.pop("scores")
     line = await rig.hub.start()
     assert "1 game(s) live" in line
-    await w.until(lambda: "state" in w.retained, "the re-published retained state")
+    await w.until(lambda: "state" in w.retained and "scores" in w.retained, "the re-published retained state")
+    assert w.retained["scores"]["teams"] == scores_before
     again = w.state()
     # The same ruling, the same phase and answer deadline: rebuilt from the log, not decided anew.
     assert again["phase"] == "buzzed"
@@ -276,7 +280,8 @@ async def test_hub_killed_mid_question_resumes_from_its_log(rig: Rig) -> None:
     assert again["answering"] == {"team": "red"}
     assert again["answer_deadline_us"] == state["answer_deadline_us"]
     assert again["seq"] >= ruled_seq
-    await w.until(lambda: w.hub_status[-1:] == ["online"], "the hub's online status after the second restart")
+    await w.until(lambda: w.hub_status[-1:] == ["online"] and w.hub_games == [rig.game_id],
+                  "the hub's online status, naming the rebuilt game, after the second restart")
 
     judged = await host.ok("judge", verdict="right")
     judged_seq = judged["result"]["seq"]
