@@ -156,3 +156,30 @@ def test_serve_demo_starts_everything_and_the_demo_buzzers_come_online(data_dir:
         proc.terminate()
         proc.wait(timeout=20)
     assert proc.returncode in (0, -15)
+
+
+@pytest.mark.slow
+def test_simulate_brings_virtual_buzzers_online_with_their_own_logins(data_dir: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "QUIZHUB_DATA_DIR": str(data_dir)}
+    broker = subprocess.Popen([*QUIZHUB, "broker", "--host", "127.0.0.1", "--mqtt-port", str(port),
+                               "--mqtt-ws-port", str(free_port())], env=env, stdout=subprocess.PIPE, text=True)
+    sim = None
+    try:
+        assert broker.stdout is not None
+        assert "listening" in broker.stdout.readline()
+        sim = subprocess.Popen([*QUIZHUB, "simulate", "--devices", "3", "--mode", "none", "--mqtt-port", str(port),
+                                "--prefix", "box"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               text=True)
+        secret = run_cli("credentials", "add", "watcher", "--role", "integrator", data_dir=data_dir).stdout.split()[-1]
+        seen = _retained(port, "watcher", secret, ["quizhub/devices/+/status"], expect=3)
+        assert {t.split("/")[2] for t, p in seen.items() if json.loads(p)["state"] == "online"} == {
+            "box-01", "box-02", "box-03"
+        }
+        listed = run_cli("credentials", "list", data_dir=data_dir).stdout
+        assert all(f"box-0{i}\tdevice" in listed for i in (1, 2, 3))  # each buzzer has its own device login
+    finally:
+        for proc in (sim, broker):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(timeout=15)
