@@ -199,7 +199,9 @@ async def run_hub(args: argparse.Namespace) -> None:
                 t0 = time.monotonic_ns()
                 tracer.reset()
                 res = await service.command(game_id, Arm())
-                say("armed " + json.dumps({"ok": rt.game.phase is Phase.ARMED,
+                play = rt.game._play  # noqa: SLF001 - the grace window this arm chose, for the report
+                grace = play.arbiter.settings.grace_us if play is not None and play.arbiter is not None else None
+                say("armed " + json.dumps({"ok": rt.game.phase is Phase.ARMED, "grace_us": grace,
                                            "ms": round((time.monotonic_ns() - t0) / 1e6, 3),
                                            "result": type(res).__name__}))
             elif cmd[0] == "trace":

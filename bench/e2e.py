@@ -58,6 +58,7 @@ DEVICES_PER_WORKER = 128
 TRIAL_TIMEOUT_S = 5.0
 TARGET_N, TARGET_ADDED_P99_MS = 64, 0.5  # issue 4: the hub adds <= 0.5 ms p99 over the relay at 64 devices
 GRACE0 = {"grace_us": 0, "grace_from_clocks": False}
+DB_DIR: list[str] = []  # --db-dir: where the hubs' SQLite files go (default: the run's tmp dir)
 
 log = bbench.log
 summary_ms = bbench.summary_ms
@@ -70,6 +71,7 @@ class Samples:
     spread: list[int] = field(default_factory=list)  # first -> last device receipt
     traces: list[dict[str, Any]] = field(default_factory=list)  # the hub's own account of each trial
     arm_ms: list[float] = field(default_factory=list)
+    grace_us: list[int] = field(default_factory=list)  # the grace window each arm chose
     lost: int = 0
 
 
@@ -159,7 +161,8 @@ class Rig:
             spec = self.workdir / "devices.json"
             spec.write_text(json.dumps(self.devices))
             settings = GRACE0 if self.mode == "hub" else {}
-            cmd += ["--db-url", f"sqlite+aiosqlite:///{self.workdir / 'hub' / 'quizhub.db'}", "--devices", str(spec),
+            db_dir = (Path(DB_DIR[0]) / self.workdir.name) if DB_DIR else self.workdir / "hub"
+            cmd += ["--db-url", f"sqlite+aiosqlite:///{db_dir / 'quizhub.db'}", "--devices", str(spec),
                     "--teams", str(max(2, self.n // 4)), "--settings", json.dumps(settings)]
         self.arbiter = await asyncio.create_subprocess_exec(
             *cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -247,6 +250,7 @@ class Rig:
                 return
             if record:
                 self.samples.arm_ms.append(arm["ms"])
+                self.samples.grace_us.append(arm["grace_us"])
         # Let the arm fan-out settle, jittered so trials do not phase-lock with timers (sync pings, keepalives).
         await asyncio.sleep(random.uniform(0.5, 1.5) * gap_ms / 1000)
         device = random.choice(self.devices)
@@ -426,6 +430,7 @@ async def run_size(n: int, args: argparse.Namespace, tmp: Path, storm: bool) -> 
         if rig.mode != "relay":
             row["game_settings"] = GRACE0 if rig.mode == "hub" else "hub default (grace from clocks, >= 20 ms)"
             row["arm_command_ms"] = summary_ms([int(x * 1e6) for x in rig.samples.arm_ms])
+            row["grace_ms"] = summary_ms([g * 1000 for g in rig.samples.grace_us if g is not None])
             row["hub_trace"] = trace_summary(rig.samples.traces)
             after = rig.info.get("stats_after_trials", {})
             row["hub_rss_mb"] = round(after.get("rss_kb", 0) / 1024, 1)
@@ -522,7 +527,8 @@ async def amain(args: argparse.Namespace) -> int:
         "machine": info,
         "versions": bbench.versions() | _more_versions(),
         "config": {"sizes": sizes, "brokers": args.brokers, "trials": args.trials, "warmup": args.warmup,
-                   "default_trials": args.default_trials, "gap_ms": args.gap_ms, "database": "sqlite (tmp dir)",
+                   "default_trials": args.default_trials, "gap_ms": args.gap_ms,
+                   "database": f"sqlite in {args.db_dir or 'the tmp dir (ext4 disk)'}",
                    "grace0_settings": GRACE0, "devices_per_worker": DEVICES_PER_WORKER,
                    "storm": {"rate": args.storm_rate, "seconds": args.storm_seconds}},
         "note": "Two shared cores: quote differences and ratios against the relay measured in the same run.",
@@ -558,9 +564,13 @@ def main() -> int:
     parser.add_argument("--gap-ms", type=float, default=15, help="mean pause between arm and press")
     parser.add_argument("--storm-rate", type=float, default=400, help="presses per second offered in the storm")
     parser.add_argument("--storm-seconds", type=float, default=3.0)
+    parser.add_argument("--db-dir", help="put the hubs' SQLite files here (e.g. /dev/shm: no fsync cost); "
+                        "default: the run's tmp dir on disk")
     parser.add_argument("--py-spy", metavar="DIR", help="record py-spy profiles of the hub processes here")
     parser.add_argument("--out", default=str(BENCH_DIR / "results" / "e2e.json"))
     args = parser.parse_args()
+    if args.db_dir:
+        DB_DIR.append(tempfile.mkdtemp(prefix="quizhub-e2e-db-", dir=args.db_dir))
     if args.quick:
         if args.sizes == parser.get_default("sizes"):
             args.sizes = "16,64"
@@ -569,8 +579,12 @@ def main() -> int:
         args.default_trials = min(args.default_trials, 15)
         args.warmup = min(args.warmup, 3)
         args.storm_seconds = min(args.storm_seconds, 1.5)
-    with asyncio.Runner(loop_factory=mq.new_event_loop) as runner:
-        return runner.run(amain(args))
+    try:
+        with asyncio.Runner(loop_factory=mq.new_event_loop) as runner:
+            return runner.run(amain(args))
+    finally:
+        if DB_DIR:
+            shutil.rmtree(DB_DIR[0], ignore_errors=True)
 
 
 if __name__ == "__main__":
