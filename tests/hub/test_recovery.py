@@ -1,8 +1,9 @@
 """Crash recovery (issue 4 item 4): a real `quizhub hub` process is SIGKILLed mid-question and started again.
 
-The broker runs in the test process (it must outlive the hub); the hub is a subprocess against a file database
-(SQLite, and PostgreSQL as the second parameter). Everything the test knows about the hub it learns as a listener
-would: host replies, the retained topics, the events topic, the hub's retained status, and the log in the database.
+The broker is the embedded one in the test process or this machine's Mosquitto (it must outlive the hub); the hub is
+a subprocess against a database both processes open (SQLite file, PostgreSQL). Everything the test knows about the
+hub it learns as a listener would: host replies, the retained topics, the events topic, the hub's retained status,
+and the log in the database.
 """
 
 from __future__ import annotations
@@ -20,9 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from broker.config import BrokerConfig
-from broker.credentials import CredentialStore, Role
-from broker.server import EmbeddedBroker
+from broker.credentials import Role
 from hub.db import Repository, create_engine, migrate
 from hub.mqttclient import BrokerAddress, make_client
 from hub.quizfile import demo_quiz
@@ -34,6 +33,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
     import aiomqtt
+
+    from tests.hub.conftest import MqttEnv
 
 QUIZHUB = Path(sys.executable).with_name("quizhub")
 START_TIMEOUT = 30.0
@@ -166,34 +167,36 @@ async def _stored_seqs(db_url: str, game_id: str) -> list[tuple[int, str]]:
         await engine.dispose()
 
 
+def _broker_url(address: BrokerAddress) -> str:
+    if address.username is None or address.password is None:
+        return f"mqtt://{address.host}:{address.port}"
+    return f"mqtt://{address.username}:{address.password.get_secret_value()}@{address.host}:{address.port}"
+
+
 @pytest.fixture
-async def rig(tmp_path: Path, db_url: str) -> AsyncIterator[Rig]:
-    root = f"qhrec-{uuid.uuid4().hex[:8]}"
+async def rig(tmp_path: Path, mqtt_env: MqttEnv, db_url: str) -> AsyncIterator[Rig]:
+    """The broker (embedded in this process, or this machine's Mosquitto) outlives the hub subprocess."""
+    root = mqtt_env.root
     game_id = await _prepare_game(db_url)
-    broker_dir = tmp_path / "broker"
-    broker_dir.mkdir()
-    store = CredentialStore(broker_dir / "credentials.json")
-    config = BrokerConfig(data_dir=broker_dir, host="127.0.0.1", port=0, ws_port=None, topic_root=root)
+    # Unique client ids: the Mosquitto is shared with every other test running on this machine.
+    tag = uuid.uuid4().hex[:6]
+
+    def login(name: str, role: Role) -> BrokerAddress:
+        return mqtt_env.address(name, role)
+
     async with AsyncExitStack() as stack:
-        broker = await stack.enter_async_context(EmbeddedBroker(config, store))
-        base = BrokerAddress("127.0.0.1", broker.port)
-
-        def login(name: str, role: Role) -> BrokerAddress:
-            return base.with_login(name, store.add(name, role))
-
-        svc_password = store.add("svc", Role.SERVICE)
         hub_data = tmp_path / "hubdata"
         hub_data.mkdir()
         env = {k: v for k, v in os.environ.items() if not k.startswith("QUIZHUB_")}
         hub = HubProcess(
-            ["hub", "--broker-url", f"mqtt://svc:{svc_password}@127.0.0.1:{broker.port}", "--db-url", db_url,
-             "--data-dir", str(hub_data), "--topic-root", root, "--client-id", "hub-x"],
+            ["hub", "--broker-url", _broker_url(login(f"svc-{tag}", Role.SERVICE)), "--db-url", db_url,
+             "--data-dir", str(hub_data), "--topic-root", root, "--client-id", f"hub-{tag}"],
             env,
         )
         stack.push_async_callback(hub.kill)
 
         watcher = Watcher(root, game_id)
-        viewer = make_client(login("screen", Role.INTEGRATOR), identifier="screen")
+        viewer = make_client(login(f"screen-{tag}", Role.INTEGRATOR), identifier=f"screen-{tag}")
         await stack.enter_async_context(viewer)
         for leaf in ("events", "state", "scores"):
             await viewer.subscribe(watcher.topic(leaf), qos=1)
@@ -201,26 +204,28 @@ async def rig(tmp_path: Path, db_url: str) -> AsyncIterator[Rig]:
         pump = asyncio.create_task(watcher.pump(viewer))
         stack.callback(pump.cancel)
 
-        host_client = make_client(login("console", Role.HOST), identifier="console")
+        console = f"console-{tag}"
+        host_client = make_client(login(console, Role.HOST), identifier=console)
         await stack.enter_async_context(host_client)
-        await host_client.subscribe(f"{root}/games/{game_id}/replies/console", qos=1)
-        host = HostClient(host_client, root, game_id, "console")
+        await host_client.subscribe(f"{root}/games/{game_id}/replies/{console}", qos=1)
+        host = HostClient(host_client, root, game_id, console)
         host_pump = asyncio.create_task(host.pump())
         stack.callback(host_pump.cancel)
 
         buzzers: dict[str, VirtualBuzzer] = {}
-        for device in ("bz-red", "bz-blue"):
+        for team in ("red", "blue"):
+            device = f"bz-{team}-{tag}"
             buzzer = VirtualBuzzer(device, login(device, Role.DEVICE), root=root)
             task = asyncio.create_task(buzzer.run())
             stack.callback(task.cancel)
-            buzzers[device] = buzzer
+            buzzers[team] = buzzer
         yield Rig(root, game_id, db_url, hub, host, watcher, buzzers, stack)
 
 
 @pytest.mark.slow
 async def test_hub_killed_mid_question_resumes_from_its_log(rig: Rig) -> None:
     w, host = rig.watcher, rig.host
-    red, blue = rig.buzzers["bz-red"], rig.buzzers["bz-blue"]
+    red, blue = rig.buzzers["red"], rig.buzzers["blue"]
     line = await rig.hub.start()
     assert "1 game(s) live" in line
     await w.until(lambda: w.hub_status[-1:] == ["online"], "the hub's online status")
@@ -230,8 +235,8 @@ async def test_hub_killed_mid_question_resumes_from_its_log(rig: Rig) -> None:
 
     await host.ok("add_team", team="red", name="Red")
     await host.ok("add_team", team="blue", name="Blue")
-    await host.ok("pair", device="bz-red", team="red")
-    await host.ok("pair", device="bz-blue", team="blue")
+    await host.ok("pair", device=red.device_id, team="red")
+    await host.ok("pair", device=blue.device_id, team="blue")
     await red.wait_for("config")
     await blue.wait_for("config")
     await host.ok("show")
