@@ -1,0 +1,91 @@
+"""Teams: join a game with its code and a name (no account), and rejoin later with the team token.
+
+Joining creates the team in the database, then adds it to the game on the hub (``add_team``). If the hub refuses
+or cannot be reached, the team is taken out of the database again, so the name stays free and nothing half-joined
+is left behind. The token is shown once; a team that refreshes its page rejoins with ``GET /api/teams/me``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import APIRouter, HTTPException, Request, status
+from sqlmodel import col, delete
+
+from hub.db.errors import RepositoryError
+from hub.db.models import Team
+from web.api_models import JoinRequest, JoinResponse, TeamMe, TeamPublic
+from web.auth import TeamDep, check_join_rate, issue_team_token
+from web.auth.principal import AuthMethod, Principal, PrincipalKind, Role
+from web.auth.runtime import get_sessions
+from web.routes.deps import RepoDep, get_game_or_404, hub_client, latest, refuse, repository_error, send_command
+from web.routes.games import game_public
+
+if TYPE_CHECKING:
+    from hub.db.repository import Repository
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["teams"])
+
+
+async def _forget_team(request: Request, team_id: str) -> None:
+    # The hub did not take the team: remove the row so the name is free again. (hub.db.Repository has no
+    # delete_team yet; this is the one statement it would run.)
+    async with get_sessions(request)() as session, session.begin():
+        await session.exec(delete(Team).where(col(Team.id) == team_id))
+
+
+@router.post("/api/join", status_code=status.HTTP_201_CREATED)
+async def join(request: Request, repo: RepoDep, data: JoinRequest) -> JoinResponse:
+    """Join the live game with this code as a new team; the answer carries the team token, shown this once.
+
+    Rate-limited per address and name (429 with Retry-After). 404 for an unknown code, 409 for a taken name.
+    """
+    await check_join_rate(request, data.name)
+    game = await repo.get_live_game_by_code(data.code)
+    if game is None:
+        raise refuse(status.HTTP_404_NOT_FOUND, f"No game is open with code {data.code}; check the code on the screen.")
+    hub = hub_client(request)
+    try:
+        team, token = await issue_team_token(repo, game_id=game.id, name=data.name, color=data.color)
+    except RepositoryError as exc:
+        raise repository_error(exc) from None
+    actor = Principal(PrincipalKind.TEAM, team.id, team.name, Role.TEAM, AuthMethod.BEARER, game_id=game.id)
+    try:
+        await send_command(hub, game.id, {"cmd": "add_team", "team": team.id, "name": team.name}, actor)
+    except HTTPException:
+        await _forget_team(request, team.id)
+        raise
+    return JoinResponse(team=TeamPublic.model_validate(team, from_attributes=True), token=token)
+
+
+async def _score(request: Request, game_id: str, team_id: str) -> tuple[int | None, int | None]:
+    scores = latest(request, game_id, "scores")
+    teams = scores.get("teams") if scores else None
+    for entry in teams if isinstance(teams, list) else []:
+        if isinstance(entry, dict) and entry.get("team") == team_id:
+            score, rank = entry.get("score"), entry.get("rank")
+            return (score if isinstance(score, int) else None, rank if isinstance(rank, int) else None)
+    return None, None
+
+
+async def _team(repo: Repository, team_id: str) -> Team:
+    team = await repo.get_team(team_id)
+    if team is None:  # pragma: no cover - the token was just resolved to this team
+        raise refuse(status.HTTP_404_NOT_FOUND, "Your team no longer exists; join the game again.")
+    return team
+
+
+@router.get("/api/teams/me")
+async def me(request: Request, who: TeamDep, repo: RepoDep) -> TeamMe:
+    """The calling team (by its token): how a team rejoins after a refresh, keeping its name and score."""
+    team = await _team(repo, who.id)
+    game = await get_game_or_404(repo, team.game_id)
+    score, rank = await _score(request, game.id, team.id)
+    return TeamMe(
+        team=TeamPublic.model_validate(team, from_attributes=True),
+        game=game_public(request, game),
+        score=score,
+        rank=rank,
+    )
