@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, File, Form, Query, Response, UploadFile, status
+
 from hub.db.errors import RepositoryError
 from hub.db.schemas import QuestionCreate, QuestionPublic, QuizCreate, QuizPublic, QuizUpdate
 from web.api_models import QuizDetail, RoundPublic
