@@ -1,7 +1,8 @@
 """End to end: simulated buzzers -> broker -> hub -> lock at every buzzer, beside a plain relay, in one run.
 
     .venv/bin/python bench/e2e.py [--sizes 16,64,256] [--trials 200] [--quick] [--brokers embedded,mosquitto]
-                                  [--default-trials 50] [--storm-rate 400] [--storm-seconds 3] [--py-spy DIR]
+                                  [--default-trials 50] [--storm-rate 400] [--storm-seconds 3] [--postgres]
+                                  [--db-dir /dev/shm] [--py-spy DIR]
 
 Per size N and broker (the embedded broker and a private Mosquitto), three rigs, each its own broker process,
 N devices and arbiter process:
@@ -9,7 +10,9 @@ N devices and arbiter process:
 - `hub`: the real hub (`hub.runner.Hub`, SQLite in a tmp dir, in its own process, bench/_e2ehub.py) with game
   settings {"grace_us": 0, "grace_from_clocks": false}: the comparison;
 - `hub-default` (embedded only, fewer trials): the same with the hub's default settings (grace window from the
-  devices' measured clocks, at least 20 ms), reported separately.
+  devices' measured clocks, at least 20 ms), reported separately;
+- `hub-pg` (embedded only, with --postgres): the `hub` rig on PostgreSQL 127.0.0.1:5432, in a fresh database
+  created for the run and dropped after.
 Devices (bench/_e2edevices.py, epoll workers of up to 128 raw clients) speak the device protocol: status online,
 sync replies (the hub syncs their clocks before trials start), cmd and the game's buzzers topic.
 
@@ -58,6 +61,7 @@ DEVICES_PER_WORKER = 128
 TRIAL_TIMEOUT_S = 5.0
 TARGET_N, TARGET_ADDED_P99_MS = 64, 0.5  # issue 4: the hub adds <= 0.5 ms p99 over the relay at 64 devices
 GRACE0 = {"grace_us": 0, "grace_from_clocks": False}
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"  # --postgres: where the fresh databases are made
 DB_DIR: list[str] = []  # --db-dir: where the hubs' SQLite files go (default: the run's tmp dir)
 
 log = bbench.log
@@ -117,7 +121,7 @@ class Rig:
 
     def __init__(self, broker_kind: str, mode: str, n: int, workdir: Path, trials: int) -> None:
         self.broker_kind = broker_kind
-        self.mode = mode  # "relay" | "hub" | "hub-default"
+        self.mode = mode  # "relay" | "hub" | "hub-default" | "hub-pg"
         self.name = f"{broker_kind}/{mode}"
         self.n = n
         self.workdir = workdir
@@ -134,6 +138,7 @@ class Rig:
         self.game = "bench"
         self.samples = Samples()
         self.info: dict[str, Any] = {}
+        self.pg_database = ""
 
     async def _read_arbiter(self) -> None:
         assert self.arbiter is not None
@@ -160,9 +165,14 @@ class Rig:
         if self.mode != "relay":
             spec = self.workdir / "devices.json"
             spec.write_text(json.dumps(self.devices))
-            settings = GRACE0 if self.mode == "hub" else {}
+            settings = {} if self.mode == "hub-default" else GRACE0
             db_dir = (Path(DB_DIR[0]) / self.workdir.name) if DB_DIR else self.workdir / "hub"
-            cmd += ["--db-url", f"sqlite+aiosqlite:///{db_dir / 'quizhub.db'}", "--devices", str(spec),
+            db_url = f"sqlite+aiosqlite:///{db_dir / 'quizhub.db'}"
+            if self.mode == "hub-pg":
+                self.pg_database = f"quizhub_e2e_{os.getpid()}_{self.n}"
+                await pg_admin(f'CREATE DATABASE "{self.pg_database}" TEMPLATE template0')
+                db_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{self.pg_database}"
+            cmd += ["--db-url", db_url, "--devices", str(spec),
                     "--teams", str(max(2, self.n // 4)), "--settings", json.dumps(settings)]
         self.arbiter = await asyncio.create_subprocess_exec(
             *cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -344,6 +354,19 @@ class Rig:
         if self.arbiter_task is not None:
             self.arbiter_task.cancel()
         await self.broker.stop()
+        if self.pg_database:
+            with contextlib.suppress(Exception):
+                await pg_admin(f'DROP DATABASE IF EXISTS "{self.pg_database}" WITH (FORCE)')
+
+
+async def pg_admin(sql: str) -> None:
+    import asyncpg  # noqa: PLC0415 - only --postgres needs it
+
+    conn = await asyncpg.connect(PG_ADMIN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
 
 
 def trace_summary(traces: list[dict[str, Any]]) -> dict[str, Any]:
@@ -360,7 +383,9 @@ def trace_summary(traces: list[dict[str, Any]]) -> dict[str, Any]:
     for t in traces:
         for leaf in t["publishes_before_lock"]:
             leaves[leaf] = leaves.get(leaf, 0) + 1
+    worst = sorted(traces, key=lambda t: t["total_us"], reverse=True)[:5]
     return {
+        "worst_trials": worst,  # the hub's account of the slowest trials: the tail's cause
         "arrival_to_lock_call_ms_p50": med("arrival_to_lock_call_us"),
         "queue_ms_p50": med("queue_us"),
         "buzz_handler_ms_p50": med("buzz_handler_us"),
@@ -379,6 +404,8 @@ async def run_size(n: int, args: argparse.Namespace, tmp: Path, storm: bool) -> 
     for b in args.brokers:
         rigs.append(Rig(b, "relay", n, tmp / f"{b}-relay-{n}", args.trials))
         rigs.append(Rig(b, "hub", n, tmp / f"{b}-hub-{n}", args.trials))
+        if b == "embedded" and args.postgres:
+            rigs.append(Rig(b, "hub-pg", n, tmp / f"{b}-hubpg-{n}", args.trials))
         if b == "embedded" and args.default_trials:
             rigs.append(Rig(b, "hub-default", n, tmp / f"{b}-hubdef-{n}", args.default_trials))
     log(f"N={n}: starting {', '.join(r.name for r in rigs)}")
@@ -409,7 +436,11 @@ async def run_size(n: int, args: argparse.Namespace, tmp: Path, storm: bool) -> 
         if storm:
             rig = next(r for r in rigs if r.mode == "hub")
             log(f"N={n}: press storm on {rig.name}: {args.storm_rate:.0f}/s offered for {args.storm_seconds} s")
+            if args.py_spy:
+                spies = start_spies([rig], Path(args.py_spy), n, suffix="-storm")
             storm_result = await rig.storm(args.storm_rate, args.storm_seconds)
+            stop_spies(spies)
+            spies = []
             log(f"N={n}: hub handled {storm_result['handled']}/{storm_result['sent']} buzzes in "
                 f"{storm_result['drain_s']:.2f} s = {storm_result['buzzes_per_s']} /s; RSS {storm_result['rss_mb']} MB")
     finally:
@@ -428,7 +459,8 @@ async def run_size(n: int, args: argparse.Namespace, tmp: Path, storm: bool) -> 
             "spread_ms": summary_ms(rig.samples.spread), "loadavg_1min": load,
         }
         if rig.mode != "relay":
-            row["game_settings"] = GRACE0 if rig.mode == "hub" else "hub default (grace from clocks, >= 20 ms)"
+            row["game_settings"] = GRACE0 if rig.mode != "hub-default" else "hub default (grace from clocks, >= 20 ms)"
+            row["database"] = "postgresql 127.0.0.1:5432 (fresh database)" if rig.mode == "hub-pg" else "sqlite"
             row["arm_command_ms"] = summary_ms([int(x * 1e6) for x in rig.samples.arm_ms])
             row["grace_ms"] = summary_ms([g * 1000 for g in rig.samples.grace_us if g is not None])
             row["hub_trace"] = trace_summary(rig.samples.traces)
@@ -442,14 +474,14 @@ async def run_size(n: int, args: argparse.Namespace, tmp: Path, storm: bool) -> 
     return rows, storm_result
 
 
-def start_spies(rigs: list[Rig], outdir: Path, n: int) -> list[subprocess.Popen[bytes]]:
+def start_spies(rigs: list[Rig], outdir: Path, n: int, suffix: str = "") -> list[subprocess.Popen[bytes]]:
     spy_bin = shutil.which("py-spy") or str(Path(PY).parent / "py-spy")
     outdir.mkdir(parents=True, exist_ok=True)
     spies = []
     for rig in rigs:
         if rig.mode == "relay":
             continue
-        out = outdir / f"e2e-{rig.broker_kind}-{rig.mode}-{n}.txt"
+        out = outdir / f"e2e-{rig.broker_kind}-{rig.mode}-{n}{suffix}.txt"
         log(f"  py-spy recording hub pid {rig.info['pid']} -> {out}")
         spies.append(subprocess.Popen(
             [spy_bin, "record", "--pid", str(rig.info["pid"]), "--rate", "250", "--format", "raw", "--output",
@@ -527,7 +559,7 @@ async def amain(args: argparse.Namespace) -> int:
         "machine": info,
         "versions": bbench.versions() | _more_versions(),
         "config": {"sizes": sizes, "brokers": args.brokers, "trials": args.trials, "warmup": args.warmup,
-                   "default_trials": args.default_trials, "gap_ms": args.gap_ms,
+                   "default_trials": args.default_trials, "postgres": args.postgres, "gap_ms": args.gap_ms,
                    "database": f"sqlite in {args.db_dir or 'the tmp dir (ext4 disk)'}",
                    "grace0_settings": GRACE0, "devices_per_worker": DEVICES_PER_WORKER,
                    "storm": {"rate": args.storm_rate, "seconds": args.storm_seconds}},
@@ -545,9 +577,14 @@ async def amain(args: argparse.Namespace) -> int:
 
 def _more_versions() -> dict[str, str]:
     out = {}
-    for dist in ("aiomqtt", "paho-mqtt", "SQLAlchemy", "aiosqlite"):
+    for dist in ("aiomqtt", "paho-mqtt", "SQLAlchemy", "aiosqlite", "asyncpg"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             out[dist] = metadata.version(dist)
+    # Other engineers change the hub while this runs: record whether hub/ differs from the commit measured.
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        res = subprocess.run(["git", "status", "--porcelain", "--", "hub"], cwd=ROOT, capture_output=True, text=True,
+                             timeout=5, check=False)
+        out["uncommitted_in_hub"] = str(len(res.stdout.splitlines()))
     out["sqlite"] = sqlite3.sqlite_version
     return out
 
@@ -566,6 +603,8 @@ def main() -> int:
     parser.add_argument("--storm-seconds", type=float, default=3.0)
     parser.add_argument("--db-dir", help="put the hubs' SQLite files here (e.g. /dev/shm: no fsync cost); "
                         "default: the run's tmp dir on disk")
+    parser.add_argument("--postgres", action="store_true",
+                        help="also an embedded hub rig on PostgreSQL 127.0.0.1:5432 (a fresh database, dropped after)")
     parser.add_argument("--py-spy", metavar="DIR", help="record py-spy profiles of the hub processes here")
     parser.add_argument("--out", default=str(BENCH_DIR / "results" / "e2e.json"))
     args = parser.parse_args()
