@@ -10,9 +10,11 @@ import uuid
 from typing import TYPE_CHECKING, Annotated, Any, Final, Protocol, runtime_checkable
 
 from fastapi import Depends, HTTPException, Path, Request, status
+from pydantic import ValidationError
 
 from hub.db.errors import AlreadyExistsError, InUseError, NotFoundError, RepositoryError
 from hub.db.repository import Repository
+from hub.messages import GameCommand
 from web.api_models import ID_PATTERN
 from web.auth.runtime import get_repository
 
@@ -115,6 +117,15 @@ async def send_command(hub: HubClient, game_id: str, body: dict[str, Any], actor
     """Send ``body`` to the hub for ``game_id`` as ``actor``; the hub's ``result`` on success, else an HTTP
     refusal carrying the hub's own sentence: 409 for the game's state, 422 for a bad command, 502 for the hub."""
     command = {"id": f"w{uuid.uuid4().hex[:20]}", "actor": actor.name[:128], **body}
+    try:
+        GameCommand.model_validate(command)  # what the hub would refuse, refused here without a round trip
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"][1:])  # [0] is the command variant's tag
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise refuse(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"This {body.get('cmd')} command is not valid: {where}: {message}."
+        ) from None
     try:
         reply = await hub.command(game_id, command)
     except TimeoutError:
