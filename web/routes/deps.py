@@ -34,6 +34,7 @@ __all__ = [
     "hub_client",
     "latest",
     "refuse",
+    "repository",
     "repository_error",
     "send_command",
 ]
@@ -83,12 +84,13 @@ def repository_error(exc: RepositoryError) -> HTTPException:
     return refuse(status.HTTP_409_CONFLICT, sentence)
 
 
-def _repository(request: Request) -> Repository:
+def repository(request: Request) -> Repository:
+    """The app's repository (``app.state.repo`` from the lifespan, else one on ``app.state.db_sessions``)."""
     repo = getattr(request.app.state, "repo", None)
     return repo if isinstance(repo, Repository) else get_repository(request)
 
 
-RepoDep = Annotated[Repository, Depends(_repository)]
+RepoDep = Annotated[Repository, Depends(repository)]
 
 
 def hub_client(request: Request) -> HubClient:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 
 from web.api_models import Readiness
-from web.routes.deps import RepoDep  # noqa: TC001 - FastAPI resolves annotations at runtime
+from web.routes.deps import repository
 
 __all__ = ["router"]
 
@@ -17,11 +17,11 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/api/ready", responses={503: {"model": Readiness, "description": "Something is down."}})
-async def ready(request: Request, response: Response, repo: RepoDep) -> Readiness:
+async def ready(request: Request, response: Response) -> Readiness:
     """200 when the database and the hub connection work; 503 with what is down otherwise."""
     checks: dict[str, str] = {}
     try:
-        await repo.has_admin()  # one cheap query
+        await repository(request).has_admin()  # one cheap query
         checks["database"] = "ok"
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready", and is reported, not raised
         checks["database"] = f"the database does not answer: {type(exc).__name__}"
