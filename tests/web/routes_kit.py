@@ -7,6 +7,7 @@ for ``latest``; everything else (app, database, sessions, CSRF, rate limits) is 
 from __future__ import annotations
 
 import itertools
+import json
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -70,18 +71,20 @@ class FakeHub:
     connected: bool = True
     sent: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     refusals: dict[str, tuple[str, str]] = field(default_factory=dict)
-    retained: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    docs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def command(self, game_id: str, body: dict[str, Any]) -> CommandReply:
+        assert "id" not in body, "the hub client sets the correlation id"
         self.sent.append((game_id, body))
+        cid = "c1"
         refusal = self.refusals.get(body["cmd"])
         if refusal is not None:
-            return CommandReply(id=body["id"], ok=False, error=CommandError(code=refusal[0], message=refusal[1]))
-        return CommandReply(id=body["id"], ok=True, result={"seq": next(self._seq)})
+            return CommandReply(id=cid, ok=False, error=CommandError(code=refusal[0], message=refusal[1]))
+        return CommandReply(id=cid, ok=True, result={"seq": next(self._seq)})
 
-    def latest(self, game_id: str, kind: str) -> dict[str, Any] | None:
-        return self.retained.get((game_id, kind))
+    def retained(self, game_id: str) -> dict[str, bytes]:
+        return {kind: json.dumps(doc).encode() for (game, kind), doc in self.docs.items() if game == game_id}
 
     def commands(self, cmd: str) -> list[tuple[str, dict[str, Any]]]:
         return [(g, b) for g, b in self.sent if b["cmd"] == cmd]

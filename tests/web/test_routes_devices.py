@@ -69,7 +69,7 @@ async def test_pair_identify_unpair_go_through_the_hub(host: httpx.AsyncClient, 
     assert hub.sent[-1][1]["cmd"] == "identify"
     unpaired = await host.post("/api/devices/dev7/unpair")
     assert unpaired.json()["paired"] is False
-    assert hub.sent[-1][1] | {"id": "", "actor": ""} == {"id": "", "actor": "", "cmd": "unpair", "device": "dev7"}
+    assert hub.sent[-1][1] == {"actor": "admin-user", "cmd": "unpair", "device": "dev7"}
     again = await host.post("/api/devices/dev7/unpair")
     assert again.status_code == 409
     assert again.json()["detail"] == "Device 'dev7' is not paired."

@@ -47,7 +47,7 @@ async def test_join_adds_the_team_to_db_and_hub_and_the_token_rejoins(
     assert sent_game == game_id
     assert (body["team"], body["name"]) == (team["id"], "Owls")
 
-    hub.retained[(game_id, "scores")] = {"teams": [{"team": team["id"], "name": "Owls", "score": 30, "rank": 1}]}
+    hub.docs[(game_id, "scores")] = {"teams": [{"team": team["id"], "name": "Owls", "score": 30, "rank": 1}]}
     async with bearer(app, token) as rejoined:
         me = await rejoined.get("/api/teams/me")
     assert me.status_code == 200

@@ -6,7 +6,7 @@ retained game documents. Until it is there, every route that needs the hub answe
 
 from __future__ import annotations
 
-import uuid
+import json
 from typing import TYPE_CHECKING, Annotated, Any, Final, Protocol, runtime_checkable
 
 from fastapi import Depends, HTTPException, Path, Request, status
@@ -61,10 +61,19 @@ _HUB_FAULT_CODES: Final = frozenset({"internal", "game_error"})
 
 @runtime_checkable
 class HubClient(Protocol):
-    """What the routes need from ``web.hubclient.HubClient``."""
+    """What the routes need from :class:`web.hubclient.HubClient` (tests pass a double)."""
+
+    @property
+    def connected(self) -> bool:
+        """Whether the MQTT session is up."""
+        ...
 
     async def command(self, game_id: str, body: dict[str, Any]) -> Any:
         """Send a command to the hub and wait for its reply (``ok``, ``error.code``/``.message``, ``result``)."""
+        ...
+
+    def retained(self, game_id: str) -> dict[str, bytes]:
+        """The latest retained ``state``/``question``/``scores`` payloads of a game."""
         ...
 
 
@@ -118,9 +127,9 @@ async def get_game_or_404(repo: Repository, game_id: str) -> Game:
 async def send_command(hub: HubClient, game_id: str, body: dict[str, Any], actor: Principal) -> dict[str, Any]:
     """Send ``body`` to the hub for ``game_id`` as ``actor``; the hub's ``result`` on success, else an HTTP
     refusal carrying the hub's own sentence: 409 for the game's state, 422 for a bad command, 502 for the hub."""
-    command = {"id": f"w{uuid.uuid4().hex[:20]}", "actor": actor.name[:128], **body}
-    try:
-        GameCommand.model_validate(command)  # what the hub would refuse, refused here without a round trip
+    command = {"actor": actor.name[:128], **body}
+    try:  # what the hub would refuse, refused here without a round trip (the client sets the real id)
+        GameCommand.model_validate({**command, "id": "check"})
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(part) for part in first["loc"][1:])  # [0] is the command variant's tag
@@ -130,6 +139,8 @@ async def send_command(hub: HubClient, game_id: str, body: dict[str, Any], actor
         ) from None
     try:
         reply = await hub.command(game_id, command)
+    except ValueError as exc:
+        raise refuse(status.HTTP_422_UNPROCESSABLE_CONTENT, f"The hub client refused the command: {exc}.") from None
     except TimeoutError:
         raise refuse(
             status.HTTP_504_GATEWAY_TIMEOUT, "The hub did not answer the command in time; check the hub's status."
@@ -155,13 +166,14 @@ async def send_command(hub: HubClient, game_id: str, body: dict[str, Any], actor
 def latest(request: Request, game_id: str, kind: str) -> dict[str, Any] | None:
     """The hub client's latest retained ``kind`` document (state, question, scores) for a game, if it has one."""
     client = getattr(request.app.state, "hub_client", None)
-    reader = getattr(client, "latest", None)
+    reader = getattr(client, "retained", None)
     if reader is None:
         return None
+    raw = reader(game_id).get(kind)
+    if not raw:
+        return None  # never seen, or cleared (an empty retained payload)
     try:
-        value = reader(game_id, kind)
-    except (KeyError, LookupError, TypeError, ValueError):
-        return None
-    if hasattr(value, "model_dump"):
-        value = value.model_dump(mode="json", exclude_none=True)
+        value = json.loads(raw)
+    except ValueError:
+        return None  # the hub publishes JSON; anything else is not ours to show
     return value if isinstance(value, dict) else None
