@@ -1,7 +1,7 @@
 """End to end: simulated buzzers -> broker -> hub -> lock at every buzzer, beside a plain relay, in one run.
 
     .venv/bin/python bench/e2e.py [--sizes 16,64,256] [--trials 200] [--quick] [--brokers embedded,mosquitto]
-                                  [--default-trials 50] [--storm-rate 400] [--storm-seconds 3] [--postgres]
+                                  [--default-trials 40] [--storm-rate 400] [--storm-seconds 2] [--postgres]
                                   [--db-dir /dev/shm] [--py-spy DIR]
 
 Per size N and broker (the embedded broker and a private Mosquitto), three rigs, each its own broker process,
@@ -593,14 +593,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="16,64,256", help="device counts, comma-separated")
     parser.add_argument("--trials", type=int, default=200, help="measured trials per rig and size")
-    parser.add_argument("--warmup", type=int, default=10, help="unmeasured trials first")
-    parser.add_argument("--default-trials", type=int, default=50,
+    parser.add_argument("--warmup", type=int, default=5, help="unmeasured trials first")
+    parser.add_argument("--default-trials", type=int, default=40,
                         help="trials of the hub with its default grace window (embedded broker only; 0: skip)")
     parser.add_argument("--brokers", default="embedded,mosquitto", help="embedded and/or mosquitto")
     parser.add_argument("--quick", action="store_true", help="sizes 16,64, 40 trials, a short storm: a smoke run")
-    parser.add_argument("--gap-ms", type=float, default=15, help="mean pause between arm and press")
+    parser.add_argument("--gap-ms", type=float, default=10, help="mean pause between arm and press")
     parser.add_argument("--storm-rate", type=float, default=400, help="presses per second offered in the storm")
-    parser.add_argument("--storm-seconds", type=float, default=3.0)
+    parser.add_argument("--storm-seconds", type=float, default=2.0)
     parser.add_argument("--db-dir", help="put the hubs' SQLite files here (e.g. /dev/shm: no fsync cost); "
                         "default: the run's tmp dir on disk")
     parser.add_argument("--postgres", action="store_true",
