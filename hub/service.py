@@ -225,6 +225,8 @@ class HubService:
         async with rt.lock:
             try:
                 result = rt.game.handle(inp)
+                if isinstance(result, Step):
+                    result = self._with_due_tick(rt, result)
             except GameBugError:
                 log.exception("game core failed; rebuilding from its log", extra={"game": rt.game_id})
                 self.counters["core_error"] += 1
@@ -263,6 +265,18 @@ class HubService:
             if finished:
                 await self._finish(rt)
         return result
+
+    def _with_due_tick(self, rt: GameRuntime, step: Step) -> Step:
+        """Fold in the Tick a step made due at once (a zero grace window: the press that opens it also closes it),
+        so the press and its ruling reach the log in one transaction and the lock goes out without a timer hop."""
+        now = self.now_us()
+        deadline = rt.game.next_deadline_us()
+        if deadline is None or deadline > now:
+            return step
+        tick = rt.game.handle(Tick(now_us=now))  # a GameBugError here rolls back both, like any core failure
+        if isinstance(tick, Rejected):
+            return step
+        return Step(step.events + tick.events, step.effects + tick.effects)
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:  # noqa: ASYNC109
         """Wait until ``predicate()`` holds after some step (for tests and in-process callers)."""
