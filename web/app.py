@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from hub.db import Repository, create_engine, migrate, session_factory
+from web import ws
 from web.auth import install_auth
 from web.routes import routers
 
@@ -36,7 +37,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.db_sessions = session_factory(engine)
         app.state.repo = Repository(app.state.db_sessions)
         try:
-            yield
+            async with ws.open_bridge(app, settings):  # fan-out, hub client, /ws feeds (web/ws.py)
+                yield
         finally:
             await app.state.auth.aclose()
             await engine.dispose()
@@ -51,6 +53,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     install_auth(app, settings)  # session cookie, /api/auth routes, app.state.auth (needs app.state.db_sessions)
+    app.include_router(ws.router)  # /ws and POST /api/ws/ticket
     for router in routers:  # quizzes, games, teams, devices, users, tokens, /api/ready (web/routes/)
         app.include_router(router)
 
