@@ -222,13 +222,35 @@ async def rig(tmp_path: Path, mqtt_env: MqttEnv, db_url: str) -> AsyncIterator[R
         yield Rig(root, game_id, db_url, hub, host, watcher, buzzers, stack)
 
 
+async def _start(rig: Rig, what: str, *, hellos: int) -> int:
+    """Start the hub and wait until it is settled: online (naming the game) and, for a game with paired buzzers,
+    having logged each buzzer's hello (it reads their retained statuses). A crash while those appends are in flight
+    is the one window where the events topic can miss a logged event (see the report), so the test kills only a
+    settled hub. Returns where the events since this start begin in ``rig.watcher.events``."""
+    w = rig.watcher
+    mark = len(w.events)
+    line = await rig.hub.start()
+    assert "1 game(s) live" in line
+    await w.until(
+        lambda: w.hub_status[-1:] == ["online"] and w.hub_games == [rig.game_id]
+        and sum(e["type"] == "device_seen" for e in w.events[mark:]) == hellos,
+        f"the hub online and settled ({what})",
+    )
+    return mark
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("mqtt_env", "db_url"),
+    # Both brokers (their persistent sessions keep the hub's buzzes during the outage) and both databases (the log),
+    # without the fourth combination, which adds time and no new path: each hub start costs a second of imports.
+    [("embedded", "sqlite"), pytest.param("embedded", "postgres", marks=pytest.mark.postgres), ("mosquitto", "sqlite")],
+    indirect=True,
+)
 async def test_hub_killed_mid_question_resumes_from_its_log(rig: Rig) -> None:
     w, host = rig.watcher, rig.host
     red, blue = rig.buzzers["red"], rig.buzzers["blue"]
-    line = await rig.hub.start()
-    assert "1 game(s) live" in line
-    await w.until(lambda: w.hub_status[-1:] == ["online"], "the hub's online status")
+    await _start(rig, "first start", hellos=0)
     for b in (red, blue):
         async with asyncio.timeout(10):
             await b.connected.wait()
@@ -252,9 +274,7 @@ async def test_hub_killed_mid_question_resumes_from_its_log(rig: Rig) -> None:
     # Red presses while no hub runs. Its QoS 1 buzz waits in the hub's persistent broker session.
     await red.press()
 
-    line = await rig.hub.start()
-    assert "1 game(s) live" in line
-    await w.until(lambda: w.hub_status[-1:] == ["online"], "the hub's online status after the restart")
+    await _start(rig, "first restart", hellos=2)
     # The buzz pressed during the outage is not lost: the restarted hub rules it.
     await w.until(lambda: (w.state().get("last_ruling") or {}).get("winner") is not None, "the ruling")
     await red.wait_for("won")
@@ -274,9 +294,9 @@ async def test_hub_killed_mid_question_resumes_from_its_log(rig: Rig) -> None:
     await w.until(lambda: w.hub_status[-1:] == ["offline"], "the hub's Will (second crash)")
     w.retained.pop("state")
     w.retained.pop("scores")
-    line = await rig.hub.start()
-    assert "1 game(s) live" in line
-    await w.until(lambda: "state" in w.retained and "scores" in w.retained, "the re-published retained state")
+    await _start(rig, "second restart", hellos=2)
+    assert "state" in w.retained, "the retained state was not re-published"
+    assert "scores" in w.retained, "the retained scores were not re-published"
     assert w.retained["scores"]["teams"] == scores_before
     again = w.state()
     # The same ruling, the same phase and answer deadline: rebuilt from the log, not decided anew.
@@ -285,8 +305,6 @@ async def test_hub_killed_mid_question_resumes_from_its_log(rig: Rig) -> None:
     assert again["answering"] == {"team": "red"}
     assert again["answer_deadline_us"] == state["answer_deadline_us"]
     assert again["seq"] >= ruled_seq
-    await w.until(lambda: w.hub_status[-1:] == ["online"] and w.hub_games == [rig.game_id],
-                  "the hub's online status, naming the rebuilt game, after the second restart")
 
     judged = await host.ok("judge", verdict="right")
     judged_seq = judged["result"]["seq"]
@@ -295,7 +313,7 @@ async def test_hub_killed_mid_question_resumes_from_its_log(rig: Rig) -> None:
         lambda: {t["team"]: t["score"] for t in w.retained["scores"]["teams"]} == {"red": points, "blue": 0},
         "red's points on the scoreboard",
     )
-    await w.until(lambda: w.seqs()[-1:] == [judged_seq], "the judgement event")
+    await w.until(lambda: judged_seq in w.seqs(), "the judgement event")
 
     # ---- crash 3: inside the grace window, with blue's buzz logged and the ruling not yet made.
     await host.ok("reveal")
@@ -311,9 +329,9 @@ async def test_hub_killed_mid_question_resumes_from_its_log(rig: Rig) -> None:
     await rig.hub.kill()
     assert not after_arm("buzz_ruled"), "the hub ruled before it was killed; the grace window is too short"
     await w.until(lambda: w.hub_status[-1:] == ["offline"], "the hub's Will (third crash)")
-    await rig.hub.start()
+    mark = await _start(rig, "third restart", hellos=2)
     # The grace window ran out while no hub ran: the restarted hub rules on the logged buzz at once.
-    await w.until(lambda: bool(after_arm("buzz_ruled")), "the ruling after the third restart")
+    await w.until(lambda: sum(e["type"] == "buzz_ruled" for e in w.events[mark:]) == 1, "the ruling after restart")
     await w.until(lambda: (w.state().get("last_ruling") or {}).get("q") == 1, "the ruling in the retained state")
     assert w.state()["last_ruling"]["winner"]["team"] == "blue"
     await blue.wait_for("won")
@@ -321,7 +339,6 @@ async def test_hub_killed_mid_question_resumes_from_its_log(rig: Rig) -> None:
     # The log and the events topic agree exactly: 1..N, no gap, no duplicate, across three crashes.
     stored = await _stored_seqs(rig.db_url, rig.game_id)
     assert [seq for seq, _ in stored] == list(range(1, len(stored) + 1))
-    await w.until(lambda: w.seqs()[-1:] == [stored[-1][0]], "the last logged event on the events topic")
     assert w.seqs() == [seq for seq, _ in stored]
     assert [e["type"] for e in w.events] == [kind.replace(".", "_") for _, kind in stored]
     kinds = [kind for _, kind in stored]
