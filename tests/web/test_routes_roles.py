@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import inspect
 import re
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -38,7 +40,7 @@ def _walk(routes: list[Any]) -> list[APIRoute]:
 
 
 def _api_routes() -> list[tuple[str, str, APIRoute]]:
-    app = create_app(Settings())
+    app = create_app(Settings(data_dir=Path(tempfile.mkdtemp(prefix="quizhub-roles-")), secret_key="s" * 32))
     found = []
     for route in _walk(app.routes):
         if not isinstance(route, APIRoute) or not route.path.startswith("/api/"):
