@@ -163,7 +163,11 @@ async def run_hub(args: argparse.Namespace) -> None:
 
     devices: list[str] = json.loads(Path(args.devices).read_text())
     address = BrokerAddress(args.host, args.port, args.username, SecretStr(args.password))
-    async with Hub(db_url=args.db_url, address=address, topic_root=args.root, client_id=args.username) as hub:
+    extra: dict[str, Any] = {}
+    if args.health_interval is not None:
+        extra["health_interval_s"] = args.health_interval  # an experiment: how much the health batch costs
+    async with Hub(db_url=args.db_url, address=address, topic_root=args.root, client_id=args.username,
+                   **extra) as hub:
         service = hub.service
         _, doc = demo_quiz()
         quiz_id = await import_quiz(hub.repo, doc)
@@ -249,6 +253,7 @@ def main() -> None:
     parser.add_argument("--devices")
     parser.add_argument("--teams", type=int, default=4)
     parser.add_argument("--settings", default="{}")
+    parser.add_argument("--health-interval", type=float, help="the hub's device-health write interval (s)")
     args = parser.parse_args()
     run = run_hub if args.mode == "hub" else run_relay
     with asyncio.Runner(loop_factory=mq.new_event_loop if args.mode == "relay" else None) as runner:

@@ -63,6 +63,7 @@ TARGET_N, TARGET_ADDED_P99_MS = 64, 0.5  # issue 4: the hub adds <= 0.5 ms p99 o
 GRACE0 = {"grace_us": 0, "grace_from_clocks": False}
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"  # --postgres: where the fresh databases are made
 DB_DIR: list[str] = []  # --db-dir: where the hubs' SQLite files go (default: the run's tmp dir)
+HEALTH_INTERVAL: list[float] = []  # --hub-health-interval: an experiment
 
 log = bbench.log
 summary_ms = bbench.summary_ms
@@ -172,6 +173,8 @@ class Rig:
                 self.pg_database = f"quizhub_e2e_{os.getpid()}_{self.n}"
                 await pg_admin(f'CREATE DATABASE "{self.pg_database}" TEMPLATE template0')
                 db_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{self.pg_database}"
+            if HEALTH_INTERVAL:
+                cmd += ["--health-interval", str(HEALTH_INTERVAL[0])]
             cmd += ["--db-url", db_url, "--devices", str(spec),
                     "--teams", str(max(2, self.n // 4)), "--settings", json.dumps(settings)]
         self.arbiter = await asyncio.create_subprocess_exec(
@@ -559,7 +562,8 @@ async def amain(args: argparse.Namespace) -> int:
         "machine": info,
         "versions": bbench.versions() | _more_versions(),
         "config": {"sizes": sizes, "brokers": args.brokers, "trials": args.trials, "warmup": args.warmup,
-                   "default_trials": args.default_trials, "postgres": args.postgres, "gap_ms": args.gap_ms,
+                   "default_trials": args.default_trials, "postgres": args.postgres,
+                   "hub_health_interval_s": args.hub_health_interval, "gap_ms": args.gap_ms,
                    "database": f"sqlite in {args.db_dir or 'the tmp dir (ext4 disk)'}",
                    "grace0_settings": GRACE0, "devices_per_worker": DEVICES_PER_WORKER,
                    "storm": {"rate": args.storm_rate, "seconds": args.storm_seconds}},
@@ -605,9 +609,13 @@ def main() -> int:
                         "default: the run's tmp dir on disk")
     parser.add_argument("--postgres", action="store_true",
                         help="also an embedded hub rig on PostgreSQL 127.0.0.1:5432 (a fresh database, dropped after)")
+    parser.add_argument("--hub-health-interval", type=float,
+                        help="experiment: the hubs' device-health write interval in s (default: the hub's, 5 s)")
     parser.add_argument("--py-spy", metavar="DIR", help="record py-spy profiles of the hub processes here")
     parser.add_argument("--out", default=str(BENCH_DIR / "results" / "e2e.json"))
     args = parser.parse_args()
+    if args.hub_health_interval:
+        HEALTH_INTERVAL.append(args.hub_health_interval)
     if args.db_dir:
         DB_DIR.append(tempfile.mkdtemp(prefix="quizhub-e2e-db-", dir=args.db_dir))
     if args.quick:
