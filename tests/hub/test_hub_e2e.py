@@ -182,3 +182,18 @@ async def test_oversized_and_replayed_buzzes_are_refused_or_ignored_without_harm
     assert len(presses) == 2
     assert outcomes[1] in {"repeat", "duplicate", "late"}
     assert dict(rt.game.scores)["red"] == rt.game.quiz.questions[0].points  # counted once
+
+
+async def test_a_game_created_after_start_is_opened_at_its_first_command(arena: Arena) -> None:
+    quiz_id = (await arena.hub.repo.get_game(arena.game_id)).quiz_id  # type: ignore[union-attr]
+    fresh = await arena.hub.repo.create_game(quiz_id)  # as the web API does, while the hub runs
+    assert fresh.id not in arena.hub.service.games
+    from tests.hub.conftest import HostClient  # noqa: PLC0415
+
+    other = HostClient(arena.host.client, arena.env.root, fresh.id, arena.host.client_id)
+    other.replies = arena.host.replies  # one pump serves both games' replies
+    await arena.host.client.subscribe(f"{arena.env.root}/games/{fresh.id}/replies/{arena.host.client_id}", qos=1)
+    await other.ok("add_team", team="late", name="Latecomers")
+    assert fresh.id in arena.hub.service.games
+    reply = await arena.host.send("arm")  # the first game is unaffected: still in its lobby
+    assert reply["error"]["code"] == "wrong_phase"
