@@ -601,7 +601,7 @@ def main() -> int:
     parser.add_argument("--default-trials", type=int, default=40,
                         help="trials of the hub with its default grace window (embedded broker only; 0: skip)")
     parser.add_argument("--brokers", default="embedded,mosquitto", help="embedded and/or mosquitto")
-    parser.add_argument("--quick", action="store_true", help="sizes 16,64, 40 trials, a short storm: a smoke run")
+    parser.add_argument("--quick", action="store_true", help="16,64, 30 trials, 1 s storm (< 1 min)")
     parser.add_argument("--gap-ms", type=float, default=10, help="mean pause between arm and press")
     parser.add_argument("--storm-rate", type=float, default=400, help="presses per second offered in the storm")
     parser.add_argument("--storm-seconds", type=float, default=2.0)
@@ -622,10 +622,10 @@ def main() -> int:
         if args.sizes == parser.get_default("sizes"):
             args.sizes = "16,64"
         if args.trials == parser.get_default("trials"):
-            args.trials = 40
-        args.default_trials = min(args.default_trials, 15)
+            args.trials = 30
+        args.default_trials = min(args.default_trials, 10)
         args.warmup = min(args.warmup, 3)
-        args.storm_seconds = min(args.storm_seconds, 1.5)
+        args.storm_seconds = min(args.storm_seconds, 1.0)
     try:
         with asyncio.Runner(loop_factory=mq.new_event_loop) as runner:
             return runner.run(amain(args))
