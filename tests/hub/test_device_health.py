@@ -21,8 +21,13 @@ import pytest
 from broker.config import BrokerConfig
 from broker.credentials import CredentialStore, Role
 from broker.server import EmbeddedBroker
+from hub.core.game import AddTeam, Arm, Rejected, ShowQuestion
+from hub.core.transitions import Phase
 from hub.mqttclient import BrokerAddress
+from hub.quizfile import demo_quiz
+from hub.quizstore import import_quiz
 from hub.runner import Hub
+from hub.service import HEALTH_MAX_DEFERRALS
 from hub.simulator import FIRMWARE, VirtualBuzzer
 from tests.broker.brokertest_raw import RawClient
 
@@ -146,3 +151,26 @@ async def test_a_device_that_dies_without_disconnect_goes_offline_through_its_wi
     assert abs(row.last_seen_at - seen) < timedelta(milliseconds=50)
     if death == "silent":
         assert gone_after >= 1.0, "the broker dropped a client before its keepalive ran out"
+
+
+async def test_health_writes_wait_while_a_game_is_armed_but_not_for_long(rig: Rig) -> None:
+    """An armed question is when a buzz's log append must not queue behind the health batch (SQLite has one
+    writer); a question left armed still gets the devices table refreshed after a bounded number of rounds."""
+    service = rig.hub.service
+    buzzer = VirtualBuzzer("bz-arm", rig.login("bz-arm", Role.DEVICE), root=rig.root)
+    task = asyncio.create_task(buzzer.run())
+    rig.stack.callback(task.cancel)
+    await service.wait_for(lambda: service.counters["health_written"] >= 1, timeout=10)  # writes flow when idle
+    _, doc = demo_quiz()
+    game = await rig.hub.repo.create_game(await import_quiz(rig.hub.repo, doc))
+    await service.open_game(game.id)
+    now = service.now_us
+    for inp in (AddTeam(team="red", name="Red", now_us=now()), ShowQuestion(now_us=now()), Arm(now_us=now())):
+        assert not isinstance(await service.command(game.id, inp), Rejected)
+    assert service.games[game.id].game.phase is Phase.ARMED
+
+    deferred_at_arm = service.counters["health_deferred"]
+    await service.wait_for(lambda: service.counters["health_deferred"] > deferred_at_arm, timeout=10)
+    written = service.counters["health_written"]
+    await service.wait_for(lambda: service.counters["health_written"] > written, timeout=15)
+    assert service.counters["health_deferred"] - deferred_at_arm >= HEALTH_MAX_DEFERRALS
