@@ -264,8 +264,10 @@ class HubService:
                 await self._rebuild(rt)
                 return Rejected("the game could not be saved; nothing changed, try again", "storage_error", "hub")
             rt.next_seq += len(durable)
-            await self._publish_events(rt, first_seq, durable)
+            # The log has them now; the buzzers hear their lock/arm before integrators get the event copies,
+            # because a lit buzzer is what the room waits for.
             await self._apply_effects(rt, result.effects)
+            await self._publish_events(rt, first_seq, durable)
             if finished:
                 await self._finish(rt)
         return result
