@@ -15,6 +15,7 @@ from hub.db import Repository, create_engine, migrate, session_factory
 from web import ws
 from web.auth import install_auth
 from web.routes import routers
+from web.routes.pages import install_pages
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -56,6 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(ws.router)  # /ws and POST /api/ws/ticket
     for router in routers:  # quizzes, games, teams, devices, users, tokens, /api/ready (web/routes/)
         app.include_router(router)
+    install_pages(app)  # /, /screen, /play, /join, /setup and /static/ (web/routes/pages.py, web/static/)
 
     @app.get("/api/health", tags=["health"])
     async def health() -> dict[str, str]:

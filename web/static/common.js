@@ -1,0 +1,212 @@
+// Shared helpers for the Quizhub pages: DOM building (text only, never HTML from data), the REST API, and a
+// WebSocket to /ws that reconnects by itself and resumes from the last event it saw.
+
+/** Build an element; children are nodes or strings (strings become text nodes, so user text is never HTML). */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+/** Replace an element's children. */
+export function fill(node, ...children) {
+  node.replaceChildren();
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+export const $ = (selector) => document.querySelector(selector);
+
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** Call the REST API. `auth`: {bearer} for a token, {csrf} for a cookie session's changes. */
+export async function api(method, path, body = undefined, auth = {}) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (auth.bearer) headers.Authorization = `Bearer ${auth.bearer}`;
+  if (auth.csrf && method !== "GET") headers["X-CSRF-Token"] = auth.csrf;
+  const response = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: "same-origin",
+  });
+  const text = await response.text();
+  let doc = null;
+  try {
+    doc = text ? JSON.parse(text) : null;
+  } catch {
+    doc = null;
+  }
+  if (!response.ok) {
+    let message = `${response.status} ${response.statusText}`;
+    if (doc && typeof doc.detail === "string") message = doc.detail;
+    else if (doc && Array.isArray(doc.detail)) message = doc.detail.map((d) => d.msg).join("; ");
+    throw new ApiError(response.status, message);
+  }
+  return doc;
+}
+
+/** Gap in microseconds as "+3.2 ms". */
+export function formatGap(us) {
+  return `+${(us / 1000).toFixed(1)} ms`;
+}
+
+/** Team id → name, from the retained scoreboard (falls back to the id). */
+export function teamNames(scores) {
+  const names = new Map();
+  for (const row of scores?.teams ?? []) names.set(row.team, row.name);
+  return names;
+}
+
+/** A scoreboard table body: rank, name, score. */
+export function renderScores(tbody, scores, highlight = null) {
+  fill(
+    tbody,
+    (scores?.teams ?? []).map((row) =>
+      el(
+        "tr",
+        { class: row.team === highlight ? "me" : null, dataset: { team: row.team } },
+        el("td", { class: "rank" }, row.rank),
+        el("td", { class: "name" }, row.name),
+        el("td", { class: "score" }, row.score),
+      ),
+    ),
+  );
+}
+
+/** The ruling as text lines: winner first, then each press with its gap. */
+export function rulingRows(ruling, names) {
+  if (!ruling) return [];
+  return (ruling.order ?? []).map((press, i) => ({
+    team: press.team,
+    name: names.get(press.team) ?? press.team ?? press.device,
+    gap: i === 0 ? "first" : formatGap(press.gap_us),
+    uncertainty: press.uncertainty_us,
+  }));
+}
+
+/** The gap between the winner and the next press, or null. */
+export function winnerGap(ruling) {
+  const order = ruling?.order ?? [];
+  return order.length > 1 ? order[1].gap_us : null;
+}
+
+/**
+ * A game feed over /ws. Reconnects with backoff and resumes from the last event seq. Handlers:
+ * onFrame(frame), onStatus("connecting"|"live"|"offline"|"refused", detail).
+ * `bearer`: a team or display token (a one-use ticket is fetched for each connect); otherwise the session cookie.
+ */
+export class GameSocket {
+  constructor({ game = null, bearer = null, onFrame, onStatus = () => {} }) {
+    this.game = game;
+    this.bearer = bearer;
+    this.onFrame = onFrame;
+    this.onStatus = onStatus;
+    this.lastSeq = null;
+    this.ws = null;
+    this.stopped = false;
+    this.attempt = 0;
+    this.timer = null;
+  }
+
+  start() {
+    this.stopped = false;
+    this.connect();
+    return this;
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (this.ws) this.ws.close(1000, "bye");
+  }
+
+  send(doc) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify(doc));
+      return true;
+    }
+    return false;
+  }
+
+  async connect() {
+    if (this.stopped) return;
+    this.onStatus("connecting");
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    let url = `${proto}//${location.host}/ws`;
+    try {
+      if (this.bearer) {
+        const { ticket } = await api("POST", "/api/ws/ticket", undefined, { bearer: this.bearer });
+        url += `?ticket=${encodeURIComponent(ticket)}`;
+      }
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) {
+        this.onStatus("refused", err.message);
+        return;
+      }
+      this.retry();
+      return;
+    }
+    const ws = new WebSocket(url);
+    this.ws = ws;
+    ws.addEventListener("open", () => {
+      const sub = { type: "subscribe" };
+      if (this.game) sub.game = this.game;
+      if (this.lastSeq !== null) sub.resume = this.lastSeq;
+      ws.send(JSON.stringify(sub));
+    });
+    ws.addEventListener("message", (msg) => {
+      let frame;
+      try {
+        frame = JSON.parse(msg.data);
+      } catch {
+        return;
+      }
+      if (frame.type === "hello") {
+        this.attempt = 0;
+        this.onStatus("live");
+      }
+      if (frame.type === "event" && frame.data && typeof frame.data.seq === "number") {
+        this.lastSeq = frame.data.seq;
+      }
+      this.onFrame(frame);
+    });
+    ws.addEventListener("close", (event) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      if (this.stopped) return;
+      if ([4401, 4403, 4404].includes(event.code)) {
+        this.onStatus("refused", event.reason || `closed (${event.code})`);
+        return;
+      }
+      this.retry();
+    });
+  }
+
+  retry() {
+    if (this.stopped) return;
+    this.onStatus("offline");
+    const delay = Math.min(5000, 500 * 2 ** this.attempt);
+    this.attempt += 1;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.connect(), delay);
+  }
+}
