@@ -1,10 +1,11 @@
 """The browser pages end to end in Debian's Chromium (Playwright, never `playwright install`).
 
 A real `quizhub serve --demo` (embedded broker, hub, web, 4 demo teams with 8 simulated buzzers) runs on free ports
-with a temporary data dir. The host logs in and picks the demo game; a team joins by code on its own page; a big
-screen previews the game; the host shows and arms; the team presses space; every page shows the same winner; the
-host judges and the scoreboards update. A team name with markup in it shows literally. Screenshots of each page
-go to docs/screenshots/.
+with a temporary data dir. The host logs in (after a wrong password is refused on the page) and picks the demo game;
+a team joins by code on its own page; a big screen opens the host's display link (a display token, no session); the
+host shows and arms; the team presses space; every page shows the same winner; the host judges and the scoreboards
+update; a reload keeps the team. A team name with markup in it shows literally. Screenshots of each page go to
+docs/screenshots/.
 """
 
 from __future__ import annotations
@@ -188,6 +189,10 @@ async def test_host_team_and_screen_agree_on_the_winner(server: Server, browser:
     _errors_of(host, errors)
     await host.goto(server.base_url + "/")
     await host.fill("#login-name", ADMIN)
+    await host.fill("#login-password", "not-the-password")
+    await host.click("#login-form button[type=submit]")
+    await _wait_text(host, "#login-error", ".")  # the server's sentence, and the form stays
+    await expect(host.locator("#games")).to_be_hidden()
     await host.fill("#login-password", PASSWORD)
     await host.click("#login-form button[type=submit]")
     await host.click(f"li[data-game='{server.game_id}'] button")
@@ -205,12 +210,17 @@ async def test_host_team_and_screen_agree_on_the_winner(server: Server, browser:
     assert await _text(team, "#team-name") == TEAM_NAME
     assert await team.locator("#team-name b").count() == 0
 
-    # Big screen: a host previewing the game (display role via the session).
-    screen = await host_ctx.new_page()
-    await screen.set_viewport_size({"width": 1600, "height": 900})
+    # Big screen: the host makes a display link (a read-only token in the fragment); the screen opens it in a
+    # browser of its own, with no session.
+    await host.click("#display-link")
+    display_url = await _wait_text(host, "#display-url", "/screen#token=qhd_")
+    screen_ctx = await browser.new_context(viewport={"width": 1600, "height": 900})
+    screen = await screen_ctx.new_page()
     _errors_of(screen, errors)
-    await screen.goto(f"{server.base_url}/screen?game={server.game_id}")
+    await screen.goto(display_url)
     await _wait_text(screen, "#conn", "^live$")
+    assert "token" not in screen.url  # the token left the address bar
+    await _wait_text(screen, "#code", server.join_code)
 
     # The new team is on every scoreboard, literally.
     for page in (host, screen, team):
@@ -254,7 +264,9 @@ async def test_host_team_and_screen_agree_on_the_winner(server: Server, browser:
         await expect(team.locator("#score")).to_have_text("10", timeout=TIMEOUT_MS)
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await host.screenshot(path=str(SCREENSHOTS / "host.png"), full_page=True)
+    await expect(host.locator("button[data-cmd=judge-right]")).to_be_enabled()  # its request has returned
+    # The display link is a live secret of a throwaway server; it stays out of the docs all the same.
+    await host.screenshot(path=str(SCREENSHOTS / "host.png"), full_page=True, mask=[host.locator("#display-url")])
     await screen.screenshot(path=str(SCREENSHOTS / "screen.png"))
     await team.screenshot(path=str(SCREENSHOTS / "play.png"))
 
@@ -263,6 +275,6 @@ async def test_host_team_and_screen_agree_on_the_winner(server: Server, browser:
     await _wait_text(team, "#conn", "^live$")
     assert await _text(team, "#team-name") == TEAM_NAME
 
-    await host_ctx.close()
-    await team_ctx.close()
+    for ctx in (host_ctx, team_ctx, screen_ctx):
+        await ctx.close()
     assert errors == []

@@ -121,6 +121,32 @@ async function openGame(gameId) {
   ui.socket = new GameSocket({ game: game.id, onFrame, onStatus: setConn }).start();
 }
 
+// A read-only display token for this game's screen; the link carries it in the fragment (never sent to a server).
+$("#display-link").addEventListener("click", async () => {
+  if (!ui.game) return;
+  $("#cmd-error").textContent = "";
+  try {
+    const doc = await api("POST", `/api/games/${encodeURIComponent(ui.game.id)}/display-tokens`, { name: "screen" }, {
+      csrf: ui.csrf,
+    });
+    const url = `${location.origin}/screen#token=${encodeURIComponent(doc.token)}`;
+    $("#display-url").href = url;
+    $("#display-url").textContent = url;
+    show("#display-out", true);
+  } catch (err) {
+    $("#cmd-error").textContent = err.message;
+  }
+});
+
+async function command(body) {
+  $("#cmd-error").textContent = "";
+  try {
+    await api("POST", `/api/games/${encodeURIComponent(ui.game.id)}/commands`, body, { csrf: ui.csrf });
+  } catch (err) {
+    $("#cmd-error").textContent = err.message;
+  }
+}
+
 $("#back").addEventListener("click", () => {
   history.replaceState(null, "", "/");
   listGames();
@@ -139,14 +165,9 @@ const COMMANDS = {
 for (const button of document.querySelectorAll("[data-cmd]")) {
   button.addEventListener("click", async () => {
     if (!ui.game) return;
-    $("#cmd-error").textContent = "";
     button.disabled = true;
     try {
-      await api("POST", `/api/games/${encodeURIComponent(ui.game.id)}/commands`, COMMANDS[button.dataset.cmd], {
-        csrf: ui.csrf,
-      });
-    } catch (err) {
-      $("#cmd-error").textContent = err.message;
+      await command(COMMANDS[button.dataset.cmd]);
     } finally {
       button.disabled = false;
     }
@@ -195,7 +216,21 @@ function render() {
   $("#winner").textContent = winner ? `First: ${names.get(winner) ?? winner}` : "";
   const gap = winnerGap(ruling);
   if (winner && gap !== null) $("#winner").textContent += ` (${formatGap(gap)} ahead)`;
+  const tooClose = Boolean(ruling?.too_close) && !winner;  // the tie rule left it to the host
   show("#too-close", Boolean(ruling?.too_close));
+  // Too close to call: the host decides between the presses inside the uncertainty.
+  show("#decide", tooClose);
+  fill(
+    $("#decide"),
+    tooClose
+      ? (ruling.order ?? [])
+          .filter((press) => press.team)
+          .map((press) =>
+            el("button", { type: "button", onclick: () => command({ cmd: "decide", team: press.team }) },
+              `Decide: ${names.get(press.team) ?? press.team}`),
+          )
+      : [],
+  );
   fill(
     $("#order"),
     rulingRows(ruling, names).map((row) =>
