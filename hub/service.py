@@ -22,7 +22,15 @@ from typing import TYPE_CHECKING, Any
 from hub import wire
 from hub.codec import CodecError, decode_for_topic, encode
 from hub.core.clock import ClockModel, SyncSample
-from hub.core.events import ClockSampled, GameEvent, event_from_dict
+from hub.core.events import (
+    ArmBuzzers,
+    ClockSampled,
+    DeviceCommand,
+    GameEvent,
+    LockBuzzers,
+    ResetBuzzers,
+    event_from_dict,
+)
 from hub.core.game import (
     BuzzIn,
     DeviceHello,
@@ -64,6 +72,7 @@ VERSION = "0.1.0"
 # scores replay the same without them; after a restart the clock models re-sync from the devices' fresh bursts
 # (docs/game.md, "clock.sampled").
 VOLATILE_EVENTS = frozenset({ClockSampled.type})
+DEVICE_EFFECTS = (ArmBuzzers, LockBuzzers, ResetBuzzers, DeviceCommand)
 MAX_PENDING_PINGS = 16
 # How often the devices table gets each device's clock figures and last-seen time: one batched transaction per
 # interval, because per-message writes would queue behind the event log's appends (on SQLite one writer at a time).
@@ -264,10 +273,12 @@ class HubService:
                 await self._rebuild(rt)
                 return Rejected("the game could not be saved; nothing changed, try again", "storage_error", "hub")
             rt.next_seq += len(durable)
-            # The log has them now; the buzzers hear their lock/arm before integrators get the event copies,
-            # because a lit buzzer is what the room waits for.
-            await self._apply_effects(rt, result.effects)
+            # The log has them now. Buzzers hear their lock/arm first (a lit buzzer is what the room waits for),
+            # then listeners get the events, then the retained state they lead to.
+            to_devices = tuple(e for e in result.effects if isinstance(e, DEVICE_EFFECTS))
+            await self._apply_effects(rt, to_devices)
             await self._publish_events(rt, first_seq, durable)
+            await self._apply_effects(rt, tuple(e for e in result.effects if not isinstance(e, DEVICE_EFFECTS)))
             if finished:
                 await self._finish(rt)
         return result
