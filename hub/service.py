@@ -336,10 +336,8 @@ class HubService:
                 if retain and not self._retained_changed(topic, payload):
                     continue
                 await self.publisher.publish(topic, payload, qos=qos, retain=retain)
-            if effect.__class__.__name__ == "DeviceCommand" and getattr(effect, "cmd", "") == "config":
-                device = getattr(effect, "device", "")
-                if device in rt.game.devices:
-                    self.planner.online(device, self.now_us())  # fresh burst: the game's clock model starts now
+            if isinstance(effect, DeviceCommand) and effect.cmd == "config" and effect.device in rt.game.devices:
+                self.planner.online(effect.device, self.now_us())  # fresh burst: the game's clock model starts now
 
     # ------------------------------------------------------------------ MQTT input
 
