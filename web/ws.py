@@ -343,6 +343,8 @@ class _Conn:
     last_seq: int | None = None
     orders: dict[str, tuple[int, int]] = field(default_factory=dict)
     kicked: tuple[int, str] | None = None
+    sending_since: float | None = None
+    writer: asyncio.Task[None] | None = None
     # Remote buzzer state (teams only).
     device: str | None = None
     boot: int = 0
@@ -365,6 +367,12 @@ class _Conn:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
             self.kick(CloseCode.TOO_SLOW, f"too slow: {QUEUE_SIZE} messages were waiting unsent; reconnect and resume")
+            return
+        # A send stuck on a client that stopped reading is noticed here, at the next frame for it, rather than by a
+        # timer per send (one timer per frame per socket costs more than the send itself at thousands of viewers).
+        since = self.sending_since
+        if since is not None and time.monotonic() - since > SEND_TIMEOUT_S:
+            self.kick(CloseCode.TOO_SLOW, f"too slow: one message took over {SEND_TIMEOUT_S:g} s to send")
 
     def kick(self, code: int, reason: str) -> None:
         if self.kicked is not None:
@@ -373,13 +381,13 @@ class _Conn:
         while not self.queue.empty():
             self.queue.get_nowait()
         self.queue.put_nowait(_CLOSE)
+        if self.sending_since is not None and self.writer is not None:
+            self.writer.cancel()  # stuck in a send: write_loop turns this into the close
 
     async def send(self, frame: str) -> None:
-        try:
-            async with asyncio.timeout(SEND_TIMEOUT_S):
-                await self.ws.send_text(frame)
-        except TimeoutError:
-            raise _CloseError(CloseCode.TOO_SLOW, "too slow: a message took too long to send") from None
+        self.sending_since = time.monotonic()
+        await self.ws.send_text(frame)
+        self.sending_since = None
 
     def sees_answers_of(self, team: object) -> bool:
         """Hosts and integrators see every team's answer; a team its own; a display none (before reveal or after)."""
@@ -426,6 +434,14 @@ class _Conn:
                 await self.send(_frame(kind, payload))
 
     async def write_loop(self, resume: int | None) -> None:
+        try:
+            await self._write_loop(resume)
+        except asyncio.CancelledError:
+            if self.kicked is None:
+                raise
+            raise _CloseError(*self.kicked) from None
+
+    async def _write_loop(self, resume: int | None) -> None:
         await self.send_snapshot()
         if resume is not None:
             self.last_seq = resume
@@ -599,7 +615,7 @@ async def _serve(conn: _Conn, resume: int | None) -> None:
     }))
     try:
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(conn.write_loop(resume))
+            conn.writer = tg.create_task(conn.write_loop(resume))
             tg.create_task(_read_loop(conn, tg))
     except* _CloseError as group:
         first = group.exceptions[0]

@@ -12,7 +12,7 @@ import pytest
 from hub.settings import Settings
 from web.auth.principal import AuthMethod, Principal, PrincipalKind, Role
 from web.hubclient import FeedMessage
-from web.ws import QUEUE_SIZE, Bridge, CloseCode, _Conn, _Feed, _Out
+from web.ws import QUEUE_SIZE, SEND_TIMEOUT_S, Bridge, CloseCode, _CloseError, _Conn, _Feed, _Out
 
 
 class _Socket:
@@ -111,3 +111,28 @@ async def test_kick_wakes_the_writer(feed: _Feed) -> None:
     with pytest.raises(Exception, match="too slow: test"):
         async with asyncio.timeout(5):
             await writer
+
+
+async def test_a_send_stuck_on_a_silent_client_closes_it(feed: _Feed) -> None:
+    class _Stuck(_Socket):
+        async def send_text(self, text: str) -> None:
+            self.sent.append(text)
+            await asyncio.Event().wait()  # the client stopped reading: the send never completes
+
+    conn = _conn(feed.bridge)
+    conn.ws = _Stuck()  # type: ignore[assignment]
+    feed.conns.add(conn)
+    conn.writer = asyncio.create_task(conn.write_loop(None))
+    feed._dispatch(_event(1))
+    async with asyncio.timeout(5):
+        while not conn.ws.sent:  # type: ignore[attr-defined]
+            await asyncio.sleep(0)  # let the writer take the frame and block in its send
+    assert conn.sending_since is not None
+    conn.sending_since -= SEND_TIMEOUT_S + 1  # as if it had been stuck that long
+    feed._dispatch(_event(2))
+    assert conn.kicked is not None
+    assert "took over" in conn.kicked[1]
+    with pytest.raises(_CloseError) as closed:
+        async with asyncio.timeout(5):
+            await conn.writer
+    assert closed.value.code == CloseCode.TOO_SLOW
