@@ -6,6 +6,7 @@ No alembic.ini: the configuration is built here and Alembic runs on the async en
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -32,6 +34,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 # Any constant works; it only has to be the same in every Quizhub process sharing one PostgreSQL database.
 _PG_MIGRATION_LOCK = 0x5155_495A  # "QUIZ"
+_LOCKED_RETRY_S = 30.0  # how long start-up waits for another process holding a fresh SQLite file
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -66,8 +69,23 @@ async def migrate(engine: AsyncEngine) -> None:
     write lock of ``BEGIN IMMEDIATE``; whoever comes second finds the schema up to date. The whole upgrade is
     one transaction on both backends, so a failure leaves the previous schema intact.
     """
-    async with engine.begin() as conn:
-        await conn.run_sync(_upgrade)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _LOCKED_RETRY_S
+    delay = 0.05
+    while True:
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(_upgrade)
+        except OperationalError as exc:
+            # SQLite: several processes opening a fresh file at once race for its one-time switch to WAL, which
+            # can report "locked" without waiting on the busy timeout. Waiting a moment and trying again is the fix;
+            # anything else, or a lock that outlasts the deadline, is a real error.
+            if "database is locked" not in str(exc) or loop.time() + delay > deadline:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+        else:
+            return
 
 
 class UnknownSchemaError(RuntimeError):
