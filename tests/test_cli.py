@@ -183,3 +183,22 @@ def test_simulate_brings_virtual_buzzers_online_with_their_own_logins(data_dir: 
             if proc is not None:
                 proc.terminate()
                 proc.wait(timeout=15)
+
+
+def test_user_add_reads_the_password_from_stdin_and_refuses_duplicates_and_short_ones(data_dir: Path) -> None:
+    env = {**os.environ, "QUIZHUB_DATA_DIR": str(data_dir)}
+
+    def add(name: str, password: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*QUIZHUB, "user", "add", name, "--role", "quizmaster"], input=password + "\n",
+                              capture_output=True, text=True, timeout=60, env=env, check=False)
+
+    ok = add("ann", "a long enough secret")
+    assert ok.returncode == 0, ok.stderr
+    assert "ann" in ok.stdout
+    assert "a long enough secret" not in ok.stdout + ok.stderr
+    dup = add("ann", "another long secret")
+    assert dup.returncode == 2
+    assert "exists" in dup.stderr
+    short = add("bob", "x")
+    assert short.returncode == 2
+    assert "password" in short.stderr.lower()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import sys
 import warnings
 from pathlib import Path
@@ -74,6 +75,14 @@ def _parser() -> argparse.ArgumentParser:
                      help="broker mqtt://user:pass@host:port with a service login (QUIZHUB_BROKER_URL)")
     hub.add_argument("--topic-root", default=sup, help="MQTT topic root, default quizhub")
     hub.add_argument("--client-id", default="quizhub-hub", help="MQTT client id (one per hub)")
+
+    user = sub.add_parser("user", help="local accounts for the host console (offline bars)")
+    user_sub = user.add_subparsers(dest="action", required=True, metavar="ACTION")
+    uadd = user_sub.add_parser("add", help="create a local account; the password is read from stdin or a prompt")
+    uadd.add_argument("name")
+    uadd.add_argument("--role", required=True, choices=["admin", "quizmaster"])
+    uadd.add_argument("--db-url", default=sup, help="database URL; empty = SQLite in the data dir")
+    _add_common(uadd)
 
     creds = sub.add_parser("credentials", help="manage MQTT logins for buzzers, integrators and services")
     creds_sub = creds.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -169,6 +178,34 @@ def _cmd_hub(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != first:
+            raise ValueError("the two passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\n")  # scripts pipe it in; never a flag (it would sit in shell history)
+
+
+def _cmd_user(args: argparse.Namespace) -> int:
+    from hub.db.errors import AlreadyExistsError  # noqa: PLC0415
+    from web.auth.users import add_user  # noqa: PLC0415
+
+    settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        password = _read_password()
+        created = asyncio.run(add_user(settings, args.name, args.role, password))
+    except AlreadyExistsError:
+        print(f"quizhub: a user named {args.name!r} exists already", file=sys.stderr)  # noqa: T201
+        return EXIT_USAGE
+    except ValueError as exc:
+        print(f"quizhub: {exc}", file=sys.stderr)  # noqa: T201
+        return EXIT_USAGE
+    print(f"Created {created.role} {created.name!r}. Log in at the host console.")  # noqa: T201
+    return 0
+
+
 def _cmd_credentials(args: argparse.Namespace) -> int:
     settings = _settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -231,6 +268,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "simulate": _cmd_simulate,
     "serve": _cmd_serve,
     "hub": _cmd_hub,
+    "user": _cmd_user,
     "broker": _cmd_broker,
     "credentials": _cmd_credentials,
 }
