@@ -17,26 +17,31 @@ if TYPE_CHECKING:
     from hub.db.models import Question as QuestionRow
     from hub.db.repository import Repository
 
-__all__ = ["import_quiz", "load_quiz", "question_from_row"]
+__all__ = ["import_quiz", "load_quiz", "question_fields", "question_from_row"]
 
 _MS = 1000
 
 
-def _create_of(q: Question) -> QuestionCreate:
+def question_fields(q: Question) -> dict[str, Any]:
+    """A core question as the fields of a stored one (``QuestionCreate``): ms limits, a true/false answer as a bool,
+    text answers as text, the round by title. The web importers build their rows from this too."""
     answer: Any = q.answer
     if q.kind is QuestionKind.TRUE_FALSE:
         answer = q.answer == 0
-    return QuestionCreate(
-        type=QuestionType(q.kind.value),
-        text=q.prompt,
-        choices=list(q.choices) if q.kind is QuestionKind.MULTIPLE_CHOICE else None,
-        answer=answer,
-        points=q.points,
-        penalty=q.penalty,
-        buzz_window_ms=q.buzz_window_us // _MS if q.buzz_window_us else None,
-        answer_time_ms=q.answer_time_us // _MS if q.answer_time_us else None,
-        media={"url": q.media} if q.media else None,
-    )
+    elif q.kind in {QuestionKind.BUZZER, QuestionKind.OPEN_TEXT} and answer is not None:
+        answer = str(answer)
+    return {
+        "type": QuestionType(q.kind.value),
+        "text": q.prompt,
+        "choices": list(q.choices) if q.kind is QuestionKind.MULTIPLE_CHOICE else None,
+        "answer": answer,
+        "points": q.points,
+        "penalty": q.penalty,
+        "buzz_window_ms": q.buzz_window_us // _MS if q.buzz_window_us else None,
+        "answer_time_ms": q.answer_time_us // _MS if q.answer_time_us else None,
+        "media": {"url": q.media} if q.media else None,
+        "round_title": q.round_name[:200] if q.round_name else None,
+    }
 
 
 async def import_quiz(repo: Repository, doc: Any, *, owner_id: int | None = None) -> int:
@@ -46,11 +51,7 @@ async def import_quiz(repo: Repository, doc: Any, *, owner_id: int | None = None
     """
     quiz = quiz_from_doc(doc)
     description = doc.get("description", "") if isinstance(doc, dict) else ""
-    questions = []
-    for q in quiz.questions:
-        create = _create_of(q)
-        create.round_title = q.round_name[:200] if q.round_name else None
-        questions.append(create)
+    questions = [QuestionCreate(**question_fields(q)) for q in quiz.questions]
     row = await repo.create_quiz(
         QuizCreate(title=quiz.title[:200], description=str(description)[:10_000], questions=questions),
         owner_id=owner_id,

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import ValidationError
 
-from hub.core.model import QuestionKind
 from hub.db.models import QuestionType
 from hub.db.schemas import MAX_CHOICES, QuestionCreate, QuizCreate
 from hub.quizfile import FORMAT, quiz_from_doc
+from hub.quizstore import question_fields
 
 if TYPE_CHECKING:
     from hub.core.model import Question as CoreQuestion
@@ -102,24 +102,7 @@ def _media(raw: Any) -> dict[str, Any] | None:
 
 
 def _from_core(question: CoreQuestion, where: str) -> QuestionCreate:
-    answer: Any = question.answer
-    if question.kind is QuestionKind.TRUE_FALSE:
-        answer = question.answer == 0
-    elif question.kind in {QuestionKind.BUZZER, QuestionKind.OPEN_TEXT} and answer is not None:
-        answer = str(answer)
-    return _question(
-        where,
-        type=QuestionType(question.kind.value),
-        text=question.prompt,
-        choices=list(question.choices) if question.kind is QuestionKind.MULTIPLE_CHOICE else None,
-        answer=answer,
-        points=question.points,
-        penalty=question.penalty,
-        buzz_window_ms=question.buzz_window_us // _MS if question.buzz_window_us else None,
-        answer_time_ms=question.answer_time_us // _MS if question.answer_time_us else None,
-        media=_media(question.media),
-        round_title=question.round_name[:200] if question.round_name else None,
-    )
+    return _question(where, **question_fields(question))
 
 
 def create_from_doc(doc: Any) -> QuizCreate:
