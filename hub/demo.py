@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from hub.core.game import AddTeam, PairDevice, Rejected
 from hub.quizfile import demo_quiz
 from hub.quizstore import import_quiz
+from hub.simrun import human_presser
 from hub.simulator import DeviceClock, VirtualBuzzer, run_fleet
 
 if TYPE_CHECKING:
@@ -34,16 +35,6 @@ class Demo:
     join_code: str
     buzzers: list[VirtualBuzzer]
     task: asyncio.Task[None]
-
-
-async def _human_presses(buzzer: VirtualBuzzer, rng: random.Random) -> None:
-    while True:
-        await buzzer.wait_for("armed", timeout=24 * 3600)
-        if rng.random() < 0.35:  # not every team knows every answer
-            continue
-        await asyncio.sleep(max(0.15, rng.gauss(0.9, 0.4)))  # a person's reaction, not synchronisation
-        if buzzer.state.value == "armed":
-            await buzzer.press()
 
 
 async def start_demo(hub: Hub, login_for: Callable[[str], BrokerAddress], *, seed: int | None = None) -> Demo:
@@ -82,7 +73,10 @@ async def _run(hub: Hub, game_id: str, buzzers: list[VirtualBuzzer], rng: random
     async with asyncio.TaskGroup() as tg:
         tg.create_task(run_fleet(buzzers))
         for b in buzzers:
-            tg.create_task(_human_presses(b, random.Random(rng.random())))  # noqa: S311
+            # Not every team knows every answer, and people in a bar are slower than a lab.
+            presser = human_presser(b, random.Random(rng.random()), probability=0.65,  # noqa: S311
+                                    reaction_s=(0.9, 0.4), fastest_s=0.15)
+            tg.create_task(presser)
         for i, b in enumerate(buzzers):
             async with asyncio.timeout(30):
                 await b.connected.wait()

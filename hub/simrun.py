@@ -32,6 +32,7 @@ __all__ = [
     "build_fleet",
     "device_ids",
     "device_passwords",
+    "human_presser",
     "parse_script",
     "run_simulation",
 ]
@@ -114,12 +115,20 @@ def build_fleet(
     return fleet
 
 
-async def _random_presser(buzzer: VirtualBuzzer, probability: float, rng: random.Random) -> None:
+async def human_presser(
+    buzzer: VirtualBuzzer,
+    rng: random.Random,
+    *,
+    probability: float = 0.7,
+    reaction_s: tuple[float, float] = (0.45, 0.15),
+    fastest_s: float = 0.12,
+) -> None:
+    """Each time the buzzer is armed, press with ``probability`` after a human reaction time (gauss mean, sd)."""
     while True:
-        await buzzer.wait_for("armed", timeout=3600)
+        await buzzer.wait_for("armed", timeout=24 * 3600)
         if rng.random() > probability:
             continue
-        await asyncio.sleep(max(0.12, rng.gauss(0.45, 0.15)))  # a human reaction time, not synchronisation
+        await asyncio.sleep(max(fastest_s, rng.gauss(*reaction_s)))  # a person's reaction, not synchronisation
         if buzzer.state.value == "armed":
             await buzzer.press()
 
@@ -179,7 +188,8 @@ async def run_simulation(config: SimulationConfig, address: BrokerAddress, passw
         fleet_task = tg.create_task(run_fleet(fleet))
         if config.mode is PressMode.RANDOM:
             for buzzer in fleet:
-                tg.create_task(_random_presser(buzzer, config.press_probability, random.Random(rng.random())))  # noqa: S311
+                presser = human_presser(buzzer, random.Random(rng.random()), probability=config.press_probability)  # noqa: S311
+                tg.create_task(presser)
         elif config.mode is PressMode.SCRIPT and config.script is not None:
             tg.create_task(_script_presser(fleet, parse_script(config.script)))
         elif config.mode is PressMode.KEYS:
