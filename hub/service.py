@@ -213,7 +213,7 @@ class HubService:
             t.game_question(rt.game_id), wire.question(game.question_public(), game), qos=1, retain=True
         )
         await self.publisher.publish(
-            t.game_scores(rt.game_id), wire.scores(rt.game_id, seq, game.scoreboard()), qos=1, retain=True
+            t.game_scores(rt.game_id), wire.scores(seq, game.scoreboard()), qos=1, retain=True
         )
         await self.publisher.publish(
             t.game_state(rt.game_id), wire.state(rt.game_id, seq, self.now_us(), game.state_snapshot(), game),
@@ -325,7 +325,7 @@ class HubService:
     async def _publish_events(self, rt: GameRuntime, first_seq: int, events: tuple[GameEvent, ...]) -> None:
         topic = self.topics.game_events(rt.game_id)
         for offset, event in enumerate(events):
-            await self.publisher.publish(topic, wire.event(rt.game_id, first_seq + offset, event, rt.game), qos=1)
+            await self.publisher.publish(topic, wire.event(first_seq + offset, event, rt.game), qos=1)
 
     async def _apply_effects(self, rt: GameRuntime, effects: tuple[Effect, ...]) -> None:
         seq = rt.next_seq - 1

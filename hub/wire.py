@@ -72,7 +72,6 @@ from hub.messages import (
     GameEventEnvelope,
     GameState,
     JudgeCommand,
-    Judgement,
     Media,
     NextCommand,
     PairCommand,
@@ -208,8 +207,7 @@ def question(public: dict[str, Any] | None, game: Game | None = None) -> bytes:
     return _json(public_question(q, index))
 
 
-def scores(game_id: str, seq: int, board: list[dict[str, Any]]) -> bytes:
-    del game_id  # the topic names the game
+def scores(seq: int, board: list[dict[str, Any]]) -> bytes:
     teams = tuple(
         ScoreEntry(team=str(r["team"]), name=str(r["name"])[:64] or str(r["team"]), score=int(r["score"]),
                    rank=min(int(r["rank"]), 1000))
@@ -249,7 +247,6 @@ def state_model(game_id: str, seq: int, now_us: int, snap: dict[str, Any], game:
     if game is not None and snap.get("revealed") and snap.get("question") is not None:
         index = int(snap["question"])
         reveal = reveal_of(game.quiz.questions[index], index)
-    judgement = None
     phase = snap["phase"]
     return GameState(
         game=game_id,
@@ -265,7 +262,6 @@ def state_model(game_id: str, seq: int, now_us: int, snap: dict[str, Any], game:
         locked_out=tuple(snap.get("locked_out") or ()) or None,
         answering=Press(team=answering) if answering else None,
         last_ruling=_ruling(snap.get("last_ruling")),
-        last_judgement=judgement,
         reveal=reveal,
     )
 
@@ -292,9 +288,8 @@ def _wire_type(core_type: str) -> str:
     return core_type.replace(".", "_")
 
 
-def event(game_id: str, seq: int, ev: GameEvent, game: Game | None = None) -> bytes:
-    """The ``events`` topic envelope of one logged event."""
-    del game_id
+def event(seq: int, ev: GameEvent, game: Game | None = None) -> bytes:
+    """The ``events`` topic envelope of one logged event (the topic names the game)."""
     data: dict[str, Any] = ev.to_dict()
     data.pop("type", None)
     if isinstance(ev, QuestionShown) and game is not None:
@@ -306,19 +301,12 @@ def event(game_id: str, seq: int, ev: GameEvent, game: Game | None = None) -> by
     return _json(envelope)
 
 
-def judgement_of(data: dict[str, Any]) -> Judgement:
-    return Judgement(
-        q=int(data["index"]), team=data["team"], verdict="right" if data["correct"] else "wrong",
-        points=int(data["delta"]),
-    )
-
-
 # ------------------------------------------------------------------ effects
 
 Message = tuple[str, bytes, int, bool]
 
 
-def _device_cmd(topics: Topics, game_id: str, game: Game, eff: DeviceCommand) -> Message | None:
+def _device_cmd(topics: Topics, game_id: str, eff: DeviceCommand) -> Message | None:
     fields = dict(eff.fields)
     q = fields.get("q")
     q_value = int(q) if isinstance(q, int) else None
@@ -338,7 +326,6 @@ def _device_cmd(topics: Topics, game_id: str, game: Game, eff: DeviceCommand) ->
         model = DeviceIdentify(cmd="identify")
     else:
         return None
-    del game
     return topics.device_cmd(eff.device), _json(model), 1, False
 
 
@@ -358,14 +345,14 @@ def effect_messages(  # noqa: PLR0911 - one return per effect kind
     if isinstance(eff, ResetBuzzers):
         return [(buzzers, _json(BuzzersReset(cmd="reset")), 1, False)]
     if isinstance(eff, DeviceCommand):
-        msg = _device_cmd(topics, game_id, game, eff)
+        msg = _device_cmd(topics, game_id, eff)
         return [msg] if msg else []
     if isinstance(eff, PublishState):
         return [(topics.game_state(game_id), state(game_id, seq, now_us, eff.state, game), 1, True)]
     if isinstance(eff, PublishQuestion):
         return [(topics.game_question(game_id), question(eff.question, game), 1, True)]
     if isinstance(eff, PublishScores):
-        return [(topics.game_scores(game_id), scores(game_id, seq, eff.scores), 1, True)]
+        return [(topics.game_scores(game_id), scores(seq, eff.scores), 1, True)]
     return []
 
 

@@ -250,7 +250,7 @@ class Bridge:
         game = Game(quiz)  # wire.event reads only the quiz (public question, reveal)
         out = []
         for e in stored:
-            payload = wire.event(game_id, e.seq, event_from_dict(e.payload), game)
+            payload = wire.event(e.seq, event_from_dict(e.payload), game)
             etype = e.type.replace(".", "_")
             out.append(_Out("event", e.seq, etype, payload, _frame("event", payload)))
         return out
