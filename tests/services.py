@@ -9,6 +9,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import asyncpg
+import pytest
 from sqlalchemy.engine import make_url
 
 POSTGRES_URL = os.environ.get("QUIZHUB_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -35,9 +36,15 @@ def tcp_reachable(host: str, port: int) -> bool:
 
 async def _admin_sql(sql: str, database_url: str = POSTGRES_URL) -> None:
     url = make_url(database_url)
-    conn = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
-    )
+    try:
+        conn = await asyncpg.connect(
+            host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
+        )
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(
+            f"PostgreSQL at {url.render_as_string(hide_password=True)} is not reachable ({exc}); "
+            "start it (`bash scripts/test` does) or set QUIZHUB_TEST_POSTGRES"
+        )
     try:
         await conn.execute(sql)
     finally:

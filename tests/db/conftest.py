@@ -7,18 +7,13 @@ Each test starts from an empty public schema in that database.
 
 from __future__ import annotations
 
-import asyncio
-import os
-import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 
 from hub.db import Repository, create_engine, migrate
 from hub.db.models import metadata
+from tests.services import create_database, drop_database, reset_schema
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -26,62 +21,15 @@ if TYPE_CHECKING:
 
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-# Same variable and default as tests/conftest.py (a rootdir conftest is not importable as a module).
-POSTGRES_URL = os.environ.get("QUIZHUB_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-
-
-async def _admin() -> asyncpg.Connection:
-    url = make_url(POSTGRES_URL)
-    try:
-        return await asyncpg.connect(
-            host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
-        )
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.fail(
-            f"PostgreSQL at {url.render_as_string(hide_password=True)} is not reachable ({exc}); "
-            "start it (`bash scripts/test` does) or set QUIZHUB_TEST_POSTGRES"
-        )
-
-
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """One database for this test session, created here and dropped at the end (CREATE DATABASE forces a
     checkpoint, which costs seconds on a busy server: once per session, not once per test)."""
-    name = f"quizhub_dbtest_{uuid.uuid4().hex[:12]}"
-
-    async def run(sql: str) -> None:
-        admin = await _admin()
-        try:
-            await admin.execute(sql)
-        finally:
-            await admin.close()
-
-    def run_aside(sql: str) -> None:
-        # The first test to need this may already run inside an event loop: use a loop of our own, aside.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pool.submit(asyncio.run, run(sql)).result()
-
-    run_aside(f'CREATE DATABASE "{name}" TEMPLATE template0')
+    url = create_database("quizhub_dbtest")
     try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+        yield url
     finally:
-        run_aside(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-async def _empty_postgres(url: str) -> None:
-    # Our own database: wiping its public schema gives each test an empty database in milliseconds.
-    parsed = make_url(url)
-    conn = await asyncpg.connect(
-        host=parsed.host,
-        port=parsed.port or 5432,
-        user=parsed.username,
-        password=parsed.password,
-        database=parsed.database,
-    )
-    try:
-        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    finally:
-        await conn.close()
+        drop_database(url)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -102,7 +50,7 @@ def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
 async def empty_db_url(db_url: str, backend: str) -> str:
     """The URL of a database with no tables at all (for the migration tests)."""
     if backend == "postgresql":
-        await _empty_postgres(db_url)
+        reset_schema(db_url)  # our own database: wiping its public schema empties it in milliseconds
     return db_url
 
 
