@@ -91,13 +91,14 @@ class Tracer:
         append = service.repo.append_events
         publish = service.publisher.publish
 
-        async def traced_on_buzz(device: str, buzz: Any, msg: Any) -> None:
+        async def traced_on_buzz(game_id: str, device: str, buzz: Any, msg: Any, **kwargs: Any) -> None:
+            # A buzz's turn in its game's lane (hub/service.py): from here to its append and publishes.
             start = time.monotonic_ns()
             if tracer.buzzes == 0:
                 tracer.buzz_first_ns = start
             if not tracer.buzz_arrival_ns:
                 tracer.buzz_arrival_ns, tracer.buzz_start_ns = msg.arrival_us * 1000, start
-            await on_buzz(device, buzz, msg)
+            await on_buzz(game_id, device, buzz, msg, **kwargs)
             tracer.buzzes += 1
             tracer.buzz_last_done_ns = time.monotonic_ns()
             if not tracer.buzz_end_ns:

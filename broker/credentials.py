@@ -5,12 +5,17 @@ A high-entropy secret cannot be guessed offline, so a slow password hash buys no
 loop on every login (amqtt's argon2 check costs 130-175 ms of CPU per CONNECT). `verify` is a dict lookup and one
 HMAC: microseconds, safe to call on the loop.
 
+Each login also keeps a Mosquitto `$7$` hash (PBKDF2-SHA512) of the same secret, made when the secret is: neither
+hash can be derived from the other, and `quizhub mosquitto-config` must be able to write a password file for an
+external Mosquitto long after the secret was shown. The embedded broker never reads it (docs/broker.md says why).
+
 The file is re-read when it changes on disk, so `quizhub credentials add` in another process takes effect at the
 next CONNECT without restarting the broker. Writes are atomic (temp file + rename) under an advisory lock.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import hashlib
@@ -31,12 +36,25 @@ from broker.errors import CredentialExistsError
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["CredentialExistsError", "CredentialInfo", "CredentialStore", "Role", "validate_name"]
+__all__ = [
+    "MOSQUITTO_ITERATIONS",
+    "CredentialExistsError",
+    "CredentialInfo",
+    "CredentialStore",
+    "HashedLogin",
+    "Role",
+    "mosquitto_hash",
+    "validate_name",
+]
 
 log = logging.getLogger("quizhub.broker.credentials")
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 _FILE_VERSION = 1
+# Mosquitto's own default (mosquitto_passwd). The secret has 256 bits, so the count adds no safety; keeping it low
+# keeps an external Mosquitto's CONNECT cheap.
+MOSQUITTO_ITERATIONS = 101
+_MOSQUITTO_SALT_BYTES = 12
 
 
 class Role(StrEnum):
@@ -58,11 +76,24 @@ class CredentialInfo:
 
 
 @dataclass(frozen=True)
+class HashedLogin:
+    """A stored login with its Mosquitto password hash, for `quizhub mosquitto-config`.
+
+    `mosquitto` is None for a login created before the store kept that hash: it must be issued again.
+    """
+
+    name: str
+    role: Role
+    mosquitto: str | None
+
+
+@dataclass(frozen=True)
 class _Entry:
     role: Role
     created_at: datetime
     salt: bytes
     digest: bytes
+    mosquitto: str | None = None
 
 
 def validate_name(name: str) -> str:
@@ -79,10 +110,27 @@ def _digest(salt: bytes, secret: str) -> bytes:
     return hmac.new(salt, secret.encode(), hashlib.sha256).digest()
 
 
-def _new_entry(role: Role) -> tuple[str, _Entry]:
+def mosquitto_hash(secret: str, salt: bytes | None = None, iterations: int = MOSQUITTO_ITERATIONS) -> str:
+    """The Mosquitto 2 password-file hash of `secret`: `$7$<iterations>$<base64 salt>$<base64 PBKDF2-SHA512>`.
+
+    Byte for byte what `mosquitto_passwd` writes for the same salt and iteration count.
+    """
+    salt = secrets.token_bytes(_MOSQUITTO_SALT_BYTES) if salt is None else salt
+    derived = hashlib.pbkdf2_hmac("sha512", secret.encode(), salt, iterations)
+    return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(derived).decode()}"
+
+
+def _new_entry(role: Role, *, for_mosquitto: bool) -> tuple[str, _Entry]:
     secret = secrets.token_urlsafe(32)
     salt = secrets.token_bytes(16)
-    return secret, _Entry(role, datetime.now(UTC), salt, _digest(salt, secret))
+    mosquitto = mosquitto_hash(secret) if for_mosquitto else None
+    return secret, _Entry(role, datetime.now(UTC), salt, _digest(salt, secret), mosquitto)
+
+
+def _optional_str(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"expected a string or nothing, got {type(value).__name__}")
 
 
 class CredentialStore:
@@ -119,6 +167,7 @@ class CredentialStore:
                     datetime.fromisoformat(item["created_at"]),
                     bytes.fromhex(item["salt"]),
                     bytes.fromhex(item["hash"]),
+                    _optional_str(item.get("mosquitto")),
                 )
                 for name, item in raw["credentials"].items()
             }
@@ -147,18 +196,22 @@ class CredentialStore:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
+    @staticmethod
+    def _stored(entry: _Entry) -> dict[str, str]:
+        item = {
+            "role": entry.role.value,
+            "created_at": entry.created_at.isoformat(),
+            "salt": entry.salt.hex(),
+            "hash": entry.digest.hex(),
+        }
+        if entry.mosquitto is not None:
+            item["mosquitto"] = entry.mosquitto
+        return item
+
     def _write(self) -> None:
         doc = {
             "version": _FILE_VERSION,
-            "credentials": {
-                name: {
-                    "role": entry.role.value,
-                    "created_at": entry.created_at.isoformat(),
-                    "salt": entry.salt.hex(),
-                    "hash": entry.digest.hex(),
-                }
-                for name, entry in sorted(self._entries.items())
-            },
+            "credentials": {name: self._stored(entry) for name, entry in sorted(self._entries.items())},
         }
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -181,7 +234,7 @@ class CredentialStore:
         with self._locked():
             if name in self._entries:
                 raise CredentialExistsError(name)
-            secret, entry = _new_entry(role)
+            secret, entry = _new_entry(role, for_mosquitto=True)
             self._entries[name] = entry
             self._write()
         log.info("credential added", extra={"credential": name, "role": role.value})
@@ -191,6 +244,11 @@ class CredentialStore:
         """Every stored login (not the ephemeral ones), sorted by name."""
         self._refresh()
         return [CredentialInfo(name, e.role, e.created_at) for name, e in sorted(self._entries.items())]
+
+    def hashed_logins(self) -> tuple[HashedLogin, ...]:
+        """Every stored login with its Mosquitto hash (None for logins older than that hash), sorted by name."""
+        self._refresh()
+        return tuple(HashedLogin(name, e.role, e.mosquitto) for name, e in sorted(self._entries.items()))
 
     def remove(self, name: str) -> bool:
         """Delete a stored login; False if there was none. Open connections keep running until they reconnect."""
@@ -205,7 +263,8 @@ class CredentialStore:
     def ephemeral(self, name: str, role: Role) -> str:
         """A login kept in memory only (for `quizhub serve`'s own hub and web); a new call replaces the old secret."""
         validate_name(name)
-        secret, entry = _new_entry(Role(role))
+        # Never exported (they live in this process only), so no Mosquitto hash is made.
+        secret, entry = _new_entry(Role(role), for_mosquitto=False)
         self._ephemeral[name] = entry
         return secret
 

@@ -1,8 +1,13 @@
 """Structured logging for every Quizhub process.
 
 Call sites use stdlib ``logging`` with ``extra={...}`` context (game, device, reason); this module renders each record
-as one JSON object (``--log-format json``, for log shippers) or as ``key=value`` text for a terminal. Secrets never
-reach here: settings hold them as ``SecretStr`` and adapters log names, not passwords.
+as one JSON object (``--log-format json``, for log shippers) or as ``key=value`` text for a terminal
+(``--log-format text``; ``console`` is its old name). Game and device ids go in as ``extra={"game": ..., "device":
+...}`` and come out as fields of their own, so a log shipper can filter one game or one buzzer.
+
+Secrets never reach here: settings hold them as ``SecretStr`` and adapters log names, not passwords. As a net under
+that rule, a context field whose name says it holds a secret (password, token, secret...) is printed as
+``[redacted]``, whatever its value.
 """
 
 from __future__ import annotations
@@ -13,14 +18,29 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-__all__ = ["configure_logging"]
+__all__ = ["REDACTED", "ConsoleFormatter", "JsonFormatter", "LogFormat", "configure_logging"]
+
+LogFormat = Literal["text", "console", "json"]
+REDACTED = "[redacted]"
+# Substrings of a context field's name that mark its value as a secret, whoever logged it ("credential" is not one:
+# broker/credentials.py logs the login *name* under it).
+_SECRET_NAMES = ("password", "passwd", "secret", "token", "authorization", "cookie", "api_key")
 
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is context worth printing.
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "taskName"}
 
 
+def _is_secret(name: str) -> bool:
+    lowered = name.lower()
+    return any(part in lowered for part in _SECRET_NAMES)
+
+
 def _context(record: logging.LogRecord) -> dict[str, Any]:
-    return {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS and not k.startswith("_")}
+    return {
+        k: REDACTED if _is_secret(k) else v
+        for k, v in vars(record).items()
+        if k not in _STANDARD_ATTRS and not k.startswith("_")
+    }
 
 
 class JsonFormatter(logging.Formatter):
@@ -53,8 +73,8 @@ class ConsoleFormatter(logging.Formatter):
         return line
 
 
-def configure_logging(fmt: Literal["console", "json"] = "console", level: str = "INFO") -> None:
-    """Install one stderr handler on the root logger with the chosen rendering."""
+def configure_logging(fmt: LogFormat = "text", level: str = "INFO") -> None:
+    """Install one stderr handler on the root logger with the chosen rendering (``json``, or ``text``/``console``)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
     root = logging.getLogger()

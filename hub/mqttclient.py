@@ -18,7 +18,9 @@ from pydantic import SecretStr
 if TYPE_CHECKING:
     import paho.mqtt.client as mqtt
 
-__all__ = ["BrokerAddress", "BrokerUrlError", "StampedClient", "arrival_us", "make_client", "parse_broker_url"]
+__all__ = [
+    "BrokerAddress", "BrokerUrlError", "StampedClient", "ack", "arrival_us", "make_client", "parse_broker_url",
+]
 
 NODELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -59,6 +61,15 @@ class StampedClient(aiomqtt.Client):
         super()._on_message(client, userdata, message)
         if self._queue.qsize() > before:  # not dropped by a full queue: stamp the message just queued
             self._queue._queue[-1]._quizhub_arrival_us = stamp  # type: ignore[attr-defined]  # noqa: SLF001
+        elif message.qos > 0:
+            # Dropped: acknowledge it anyway (a no-op without manual ack). Unacknowledged, it would hold one of the
+            # broker's in-flight slots for this session until the next reconnect, and enough of them stall delivery.
+            client.ack(message.mid, message.qos)
+
+
+def ack(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+    """Send the PUBACK of a message taken with ``manual_ack`` (make_client); a no-op for QoS 0."""
+    client._client.ack(message.mid, message.qos)  # noqa: SLF001 - aiomqtt has no public manual-ack API yet
 
 
 def arrival_us(message: aiomqtt.Message) -> int:
@@ -93,9 +104,14 @@ def make_client(
     clean_session: bool | None = None,
     keepalive: int = 30,
     max_queued_incoming: int | None = 10_000,
+    manual_ack: bool = False,
 ) -> aiomqtt.Client:
-    """An aiomqtt client with TCP_NODELAY, the address's login, and arrival stamps (see StampedClient)."""
-    return StampedClient(
+    """An aiomqtt client with TCP_NODELAY, the address's login, and arrival stamps (see StampedClient).
+
+    ``manual_ack``: QoS 1 messages are acknowledged only when the caller says so (``ack``), so what a process took
+    but did not finish is redelivered to its persistent session.
+    """
+    client = StampedClient(
         address.host,
         address.port,
         username=address.username,
@@ -108,3 +124,6 @@ def make_client(
         socket_options=[NODELAY],
         max_queued_incoming_messages=max_queued_incoming,
     )
+    if manual_ack:
+        client._client.manual_ack_set(on=True)  # noqa: SLF001 - before connect; aiomqtt does not expose it
+    return client

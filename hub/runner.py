@@ -2,6 +2,9 @@
 
 ``async with Hub(...) as hub`` returns once the hub is connected to the broker and every unfinished game has
 been rebuilt from its log; leaving the block publishes the hub's offline status and closes everything.
+
+With a lease URL (``--lease-url redis://…``) several hubs share the games: each game is rebuilt by the hub that
+wins its lease, and the others stand by, taking over any game whose lease runs out (docs/failover.md).
 """
 
 from __future__ import annotations
@@ -9,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from typing import TYPE_CHECKING, Self
 
 from hub.db import Repository, create_engine, migrate
+from hub.db.errors import FencedOutError
+from hub.lease import DEFAULT_LEASE_MS, LeaseKeeper, RedisLeaseStore
 from hub.service import HEALTH_INTERVAL_S, HubService
 from hub.topics import Topics
 from hub.transport import MqttTransport
@@ -30,6 +36,11 @@ __all__ = ["Hub", "run_hub"]
 
 log = logging.getLogger("quizhub.hub")
 
+# PostgreSQL connections the hub keeps (and may add on top, closed after use): one per game appending at the same
+# moment, plus health and lease reads. bench/scale.py presses in 20 games at once.
+DB_POOL_SIZE = 20
+DB_POOL_OVERFLOW = 20
+
 
 class Hub:
     """One hub process's parts, wired together."""
@@ -44,6 +55,8 @@ class Hub:
         settings: GameSettings | None = None,
         start_timeout: float = 30.0,
         health_interval_s: float = HEALTH_INTERVAL_S,
+        lease_url: str = "",
+        lease_ms: int = DEFAULT_LEASE_MS,
     ) -> None:
         self.db_url = db_url
         self.address = address
@@ -57,6 +70,12 @@ class Hub:
         self._loaded = asyncio.Event()
         self._service: HubService | None = None
         self._transport: MqttTransport | None = None
+        # The holder name is unique per process: a restarted hub with the same client id is a new holder.
+        self.keeper = (
+            LeaseKeeper(RedisLeaseStore(lease_url, prefix=f"quizhub:{topic_root}"),
+                        holder=f"{client_id}/{os.getpid()}", ttl_ms=lease_ms)
+            if lease_url else None
+        )
 
     @property
     def service(self) -> HubService:
@@ -77,7 +96,10 @@ class Hub:
     async def _on_connect(self) -> None:
         service = self.service
         if not self._loaded.is_set():
-            await service.load_games()
+            if self.keeper is None:
+                await service.load_games()
+            else:
+                await self._lease_round(self.keeper)
             self._loaded.set()
             return
         # A broker restart may have lost retained state (an external broker without persistence): send it again.
@@ -85,7 +107,12 @@ class Hub:
             await service._publish_retained(rt)  # noqa: SLF001 - the runner is the service's owner
 
     async def __aenter__(self) -> Self:
-        self.engine = create_engine(self.db_url)
+        # On PostgreSQL every game's lane appends on its own connection at once (hub/service.py); the default pool
+        # (5, and overflow connections closed after each use) would make the sixth concurrent append open a fresh
+        # connection each time. Connections are opened as needed, so an idle hub holds few.
+        postgres = self.db_url.startswith("postgresql")
+        pool = {"pool_size": DB_POOL_SIZE, "max_overflow": DB_POOL_OVERFLOW} if postgres else {}
+        self.engine = create_engine(self.db_url, **pool)
         await migrate(self.engine)
         repo = Repository.from_engine(self.engine)
 
@@ -93,7 +120,7 @@ class Hub:
             async def publish(self, topic: str, payload: bytes, *, qos: int = 0, retain: bool = False) -> None:
                 await transport.publish(topic, payload, qos=qos, retain=retain)
 
-        self._service = HubService(repo, _Forward(), topics=self.topics, settings=self.settings)
+        self._service = HubService(repo, _Forward(), topics=self.topics, settings=self.settings, ownership=self.keeper)
         transport = MqttTransport(
             self.address,
             client_id=self.client_id,
@@ -102,6 +129,7 @@ class Hub:
             will=self._service.will(),
             online=self._service.online_status(),
             on_connect=self._on_connect,
+            ack_late=self._service.ack_late,
         )
         self._transport = transport
         self._tasks = [
@@ -109,6 +137,11 @@ class Hub:
             asyncio.create_task(self._service.run_timers(), name="hub-timers"),
             asyncio.create_task(self._service.run_health(self.health_interval_s), name="hub-health"),
         ]
+        if self.keeper is not None:
+            self._tasks += [
+                asyncio.create_task(self._renew_leases(self.keeper), name="hub-lease-renew"),
+                asyncio.create_task(self._watch_leases(self.keeper), name="hub-lease-watch"),
+            ]
         try:
             async with asyncio.timeout(self.start_timeout):
                 await self._loaded.wait()
@@ -130,8 +163,66 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
+        if self._service is not None:
+            # After the transport: no message can start a new lane now. Before the engine: a lane may be mid-append.
+            await self._service.stop()
+        if self.keeper is not None:
+            # Released, not left to expire: a standby takes the games over at its next look, not a lease later.
+            with contextlib.suppress(Exception):
+                await self.keeper.close()
         if self.engine is not None:
             await self.engine.dispose()
+
+    # ------------------------------------------------------------------ leases (several hubs)
+
+    async def _renew_leases(self, keeper: LeaseKeeper) -> None:
+        """Renew this hub's leases; a game whose lease is lost is dropped at once (no publish for it after)."""
+        await self._loaded.wait()
+        while True:
+            for game_id in await keeper.renew_due():
+                log.warning("lease lost; the game is given up", extra={"game": game_id})
+                self.service.close_game(game_id)
+            await asyncio.sleep(keeper.period_s / 4)
+
+    async def _watch_leases(self, keeper: LeaseKeeper) -> None:
+        """Take over every running game nobody holds, trying again as soon as a holder's lease can have run out."""
+        await self._loaded.wait()
+        while True:
+            wait_s = await self._lease_round(keeper)
+            await asyncio.sleep(wait_s)  # a poll by design: Redis announces no expiry we could wait on
+
+    async def _lease_round(self, keeper: LeaseKeeper) -> float:
+        """One look at every unfinished game: acquire the free ones and take them over. Returns when to look again."""
+        service = self.service
+        wait_s = keeper.period_s
+        try:
+            rows = await service.repo.list_running_games()
+        except Exception:
+            log.exception("could not list the running games; trying again")
+            return wait_s
+        taken = False
+        for row in rows:
+            if row.id in service.games:
+                continue
+            grant = await keeper.acquire(row.id)
+            if grant.token is None:
+                wait_s = min(wait_s, grant.retry_in_ms / 1000 + 0.005)
+                continue
+            try:
+                await service.take_over(row.id, grant.token)
+            except FencedOutError as exc:
+                log.warning("the database knows a newer fencing token; catching up", extra={"game": row.id})
+                await keeper.fenced(row.id, exc.owner_fence)
+                wait_s = 0.005
+            except Exception:
+                log.exception("could not take the game over; releasing it", extra={"game": row.id})
+                await keeper.release(row.id)
+            else:
+                taken = True
+        if taken and self._transport is not None and self._transport.connected.is_set():
+            topic, payload = service.online_status()
+            await self._transport.publish(topic, payload, qos=1, retain=True)
+        return wait_s
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -144,13 +235,18 @@ class Hub:
         await self._stop()
 
 
-async def run_hub(settings: Settings, address: BrokerAddress, *, client_id: str = "quizhub-hub") -> None:
+async def run_hub(
+    settings: Settings, address: BrokerAddress, *, client_id: str = "quizhub-hub", lease_url: str = "",
+    lease_ms: int = DEFAULT_LEASE_MS,
+) -> None:
     """`quizhub hub`: run until SIGINT/SIGTERM; print one line once every game is rebuilt and live."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with Hub(db_url=settings.resolved_db_url(), address=address, topic_root=settings.topic_root,
-                   client_id=client_id) as hub:
-        print(f"Quizhub hub running: {len(hub.service.games)} game(s) live, broker {address}", flush=True)  # noqa: T201
+                   client_id=client_id, lease_url=lease_url, lease_ms=lease_ms) as hub:
+        leases = f", leases {lease_ms} ms" if lease_url else ""
+        print(f"Quizhub hub running: {len(hub.service.games)} game(s) live, broker {address}{leases}",  # noqa: T201
+              flush=True)
         await stop.wait()

@@ -13,22 +13,27 @@ Whose fault an error is decides where it goes (STYLE practice 6):
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
-from collections import Counter
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from hub import wire
+from hub import metrics, wire
 from hub.codec import CodecError, decode_for_topic, encode
 from hub.core.clock import ClockModel, SyncSample
 from hub.core.events import (
     ArmBuzzers,
+    BuzzReceived,
+    BuzzRuled,
     ClockSampled,
     DeviceCommand,
     GameEvent,
     LockBuzzers,
     ResetBuzzers,
+    UnpairedPress,
     event_from_dict,
 )
 from hub.core.game import (
@@ -49,20 +54,21 @@ from hub.db.errors import FencedOutError, SequenceConflictError
 from hub.db.events import NewEvent
 from hub.db.models import GameStatus
 from hub.db.repository import DeviceHealth
-from hub.messages import Buzz, DeviceError, DeviceStatus, GameCommand, HubStatus, SyncReply
+from hub.messages import Buzz, DeviceError, DeviceStatus, GameCommand, GameCommandVariant, HubStatus, SyncReply
 from hub.quizstore import load_quiz
 from hub.syncplan import SyncPlanner
 from hub.topics import TopicKind, Topics
 from hub.transport import hub_now_us
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from hub.core.events import Effect
     from hub.db.repository import Repository
+    from hub.lease import Grant
     from hub.transport import Incoming, Publisher
 
-__all__ = ["VERSION", "GameRuntime", "HubService"]
+__all__ = ["VERSION", "GameRuntime", "HubService", "Ownership"]
 
 log = logging.getLogger("quizhub.hub")
 
@@ -81,6 +87,14 @@ HEALTH_INTERVAL_S = 5.0
 # waits behind it (bench, 256 devices: p99 41 ms without the batch, 247 ms with it); but a question can stay armed
 # for minutes, and the devices page must not go stale for that long.
 HEALTH_MAX_DEFERRALS = 6
+# Command replies kept per game, so a command sent again with the same id is answered, not run twice.
+RECENT_COMMANDS = 256
+# A standby keeps the buzzes of games it does not own this long: one of them may be a press the dying owner
+# received but never logged. Older ones cannot be (a live owner logs within ms; a stalled one loses its lease).
+BACKLOG_MIN_S = 10.0
+BACKLOG_MAX = 10_000
+# Messages waiting in one game's lane at most, as many as the transport's own queue holds (hub/mqttclient.py).
+LANE_MAX = 10_000
 
 
 def _status_of(phase: Phase) -> GameStatus | None:
@@ -99,6 +113,29 @@ class GameRuntime:
     next_seq: int
     fence: int | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # (device, boot, seq) of every press in the log: a QoS 1 redelivery is dropped before it reaches the log.
+    presses: set[tuple[str, int, int]] = field(default_factory=set)
+    replies: OrderedDict[str, bytes] = field(default_factory=OrderedDict)  # (client, command id) -> its reply
+
+    def note_presses(self, events: tuple[GameEvent, ...] | list[GameEvent]) -> None:
+        for e in events:
+            if isinstance(e, BuzzReceived):
+                self.presses.add((e.press.device, e.press.boot, e.press.seq))
+            elif isinstance(e, UnpairedPress):
+                self.presses.add((e.device, e.boot, e.seq))
+
+    def remember_reply(self, command_id: str, reply: bytes) -> None:
+        self.replies[command_id] = reply
+        while len(self.replies) > RECENT_COMMANDS:
+            self.replies.popitem(last=False)
+
+
+class Ownership(Protocol):
+    """Which games this hub may act for (hub.lease.LeaseKeeper). Without one, it owns every game it opens."""
+
+    def holds(self, game_id: str) -> bool: ...
+    async def acquire(self, game_id: str) -> Grant: ...
+    def drop(self, game_id: str) -> object: ...
 
 
 @dataclass
@@ -106,6 +143,7 @@ class _DeviceLink:
     """What the hub knows of a device's link, outside any game: ping bookkeeping and a health clock model."""
 
     boot: int = 0
+    fw: str = ""
     pending: dict[int, int] = field(default_factory=dict)  # ping n -> t1 we sent
     clock: ClockModel = field(default_factory=ClockModel)
     last_seen_us: int | None = None  # hub clock of the device's last message
@@ -116,8 +154,54 @@ class _DeviceLink:
         self.dirty = True
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One message's work in a lane; ``done`` (buzzes only) completes when it is handled, for the late ack."""
+
+    run: Callable[[], Awaitable[object]]
+    topic: str
+    done: asyncio.Future[None] | None
+
+
+@dataclass(frozen=True)
+class _Lane:
+    """A game's inbox and the one worker that empties it, in order: None in the queue is a nudge to look again
+    whether the game is still open."""
+
+    queue: asyncio.Queue[_Job | None]
+    task: asyncio.Task[None]
+
+
+def _all_of(futures: list[asyncio.Future[None]]) -> asyncio.Future[None]:
+    """A future done when all of ``futures`` are, and cancelled if any is (not asyncio.gather: a cancelled child
+    makes its result an exception, not a cancellation, and the transport must not acknowledge that)."""
+    combined: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    left = len(futures)
+
+    def one_done(f: asyncio.Future[None]) -> None:
+        nonlocal left
+        left -= 1
+        if combined.done():
+            return
+        if f.cancelled():
+            combined.cancel()
+        elif left == 0:
+            combined.set_result(None)
+
+    for f in futures:
+        f.add_done_callback(one_done)
+    return combined
+
+
 class HubService:
-    """All running games of this hub, fed from one MQTT receive loop and one timer loop."""
+    """All running games of this hub, fed from one MQTT receive loop and one timer loop.
+
+    The receive loop only decodes and routes: each game has a lane, an asyncio queue with one worker task, and a
+    game's messages are handled there one at a time in arrival order (its log and its core see them in that order),
+    while different games' lanes run side by side. Before lanes, one game's log commit held every other game's
+    buzzes (docs/scale.md). Arrival order across games does not matter to a ruling: the arbiter rules on the
+    arrival stamps taken in paho's callback (StampedClient), not on when a message's turn comes.
+    """
 
     def __init__(
         self,
@@ -129,20 +213,28 @@ class HubService:
         now_us: Callable[[], int] = hub_now_us,
         planner: SyncPlanner | None = None,
         fence: int | None = None,
+        ownership: Ownership | None = None,
     ) -> None:
         self.repo = repo
-        self.publisher = publisher
         self.topics = topics or Topics()
+        self.publisher = metrics.CountingPublisher(publisher, self.topics)  # counts messages out by topic kind
         self.settings = settings or GameSettings(grace_from_clocks=True)
         self.now_us = now_us
         self.planner = planner or SyncPlanner()
         self.fence = fence
+        self.ownership = ownership
+        # Buzzes for games this hub does not own (standby): (arrival, device, buzz), replayed at a takeover.
+        self._backlog: deque[tuple[Incoming, str, Buzz]] = deque(maxlen=BACKLOG_MAX)
+        self.backlog_s = BACKLOG_MIN_S
         self.games: dict[str, GameRuntime] = {}
         self.links: dict[str, _DeviceLink] = {}
-        self.counters: Counter[str] = Counter()
+        self.counters: Counter[str] = metrics.HubCounters()  # mirrored into Prometheus (hub/metrics.py)
+        metrics.track(self)
         self._wake = asyncio.Event()
         self._changed = asyncio.Condition()
         self._last_retained: dict[str, bytes] = {}
+        self._opening = asyncio.Lock()
+        self._lanes: dict[str | None, _Lane] = {}  # game id (None: devices in no game here) -> its lane
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -155,6 +247,12 @@ class HubService:
             (t.filter(TopicKind.DEVICE_SYNC_REPLY), 0),
             (t.filter(TopicKind.GAME_COMMANDS), 1),
         ]
+
+    def ack_late(self, topic: str) -> bool:
+        """Whether a QoS 1 message is acknowledged only once handled (a buzz: after its append), so a hub killed
+        in between gets it again. Commands are not: the log keeps no command id to drop a second copy by."""
+        parsed = self.topics.parse(topic)
+        return parsed is not None and parsed.kind is TopicKind.DEVICE_BUZZ
 
     def will(self) -> tuple[str, bytes]:
         return self.topics.build(TopicKind.HUB_STATUS), encode(HubStatus(state="offline"))
@@ -171,8 +269,9 @@ class HubService:
             except Exception:
                 log.exception("could not rebuild game from its log; it stays closed", extra={"game": row.id})
 
-    async def open_game(self, game_id: str) -> GameRuntime:
-        """Load one game into this hub (replaying its log) and re-publish its retained topics."""
+    async def open_game(self, game_id: str, fence: int | None = None) -> GameRuntime:
+        """Load one game into this hub (replaying its log, claiming it with ``fence``), rule the buzzes a standby kept
+        for it, and re-publish its retained topics."""
         row = await self.repo.get_game(game_id)
         if row is None:
             raise LookupError(f"game {game_id!r} does not exist")
@@ -181,15 +280,18 @@ class HubService:
         stored = await self.repo.load_events(game_id)
         events: list[GameEvent] = [event_from_dict(e.payload) for e in stored]
         game = Game.replay(quiz, settings, events)
-        if self.fence is not None:
-            await self.repo.claim_game(game_id, self.fence)
-        runtime = GameRuntime(game_id, game, next_seq=(stored[-1].seq if stored else 0) + 1, fence=self.fence)
-        self.games[game_id] = runtime
+        fence = self.fence if fence is None else fence
+        if fence is not None:
+            await self.repo.claim_game(game_id, fence)
+        runtime = GameRuntime(game_id, game, next_seq=(stored[-1].seq if stored else 0) + 1, fence=fence)
+        runtime.note_presses(events)
         last_at = max((e.at_us for e in events), default=0)
         if last_at > self.now_us():
             # The log was written under another monotonic clock (a rebooted box, or another hub): move the game onto
             # ours, or every timer would read as time running backwards.
             await self.execute(runtime, RebaseClock(now_us=self.now_us()))
+        await self._catch_up(runtime)
+        self.games[game_id] = runtime  # no await since _catch_up found nothing left: no kept buzz slips past
         for device in game.devices:
             if device in self.links:
                 self.planner.online(device, self.now_us())
@@ -200,6 +302,49 @@ class HubService:
 
     def close_game(self, game_id: str) -> None:
         self.games.pop(game_id, None)
+        if self.ownership is not None:
+            self.ownership.drop(game_id)  # stop renewing: the lease runs out and a standby may take the game
+        if (lane := self._lanes.get(game_id)) is not None:
+            # Its worker ends once the queue is empty. What is queued still gets its turn and finds the game closed:
+            # a buzz goes to the backlog (a standby's keep), a device's input is dropped, and a command is treated
+            # as any command for a game not open here (opened again only with its lease).
+            lane.queue.put_nowait(None)
+
+    async def take_over(self, game_id: str, fence: int) -> GameRuntime:
+        """Become the game's owner with a fresh lease token (failover): replay, claim, resume, re-sync its devices.
+
+        The devices are still connected to the broker and will not say hello again, so each one this hub has heard
+        from gets the hello it would send: its team config and, mid-question, its arm.
+        """
+        async with self._opening:
+            rt = self.games.get(game_id)
+            if rt is not None and rt.fence == fence:
+                return rt
+            rt = await self.open_game(game_id, fence)
+        online = self.planner.devices  # from the devices' statuses, retained ones included
+        for device in sorted(d for d in rt.game.devices if d in online):
+            link = self.links.setdefault(device, _DeviceLink())
+            await self._feed(rt, DeviceHello(device=device, boot=link.boot, fw=link.fw), device)
+        log.info("game taken over", extra={"game": game_id, "fence": fence, "seq": rt.next_seq - 1})
+        return rt
+
+    async def _catch_up(self, rt: GameRuntime) -> None:
+        """Rule the kept buzzes of the game's devices that its log lacks: presses the previous owner took off the
+        broker but died before logging. Each (device, boot, seq) already in the log is dropped."""
+        horizon = self.now_us() - int(self.backlog_s * 1_000_000)
+        while True:
+            devices = rt.game.devices
+            mine = [b for b in self._backlog if b[1] in devices and b[0].arrival_us >= horizon]
+            if not mine:
+                return
+            self._backlog = deque(
+                (b for b in self._backlog if b[1] not in devices and b[0].arrival_us >= horizon), maxlen=BACKLOG_MAX
+            )
+            for msg, device, buzz in sorted(mine, key=lambda b: b[0].arrival_us):
+                inp = BuzzIn(device=device, boot=buzz.boot, seq=buzz.seq, t_dev=float(buzz.t_us),
+                             arrival_us=msg.arrival_us)
+                if await self._press(rt, inp, device):
+                    self.counters["backlog_ruled"] += 1
 
     async def _publish_retained(self, rt: GameRuntime) -> None:
         """Send the game's three retained topics unconditionally (start-up, recovery, broker reconnect)."""
@@ -224,6 +369,8 @@ class HubService:
 
     async def execute(self, rt: GameRuntime, inp: Input) -> Step | Rejected:
         """Decide, log, publish. The log append happens before any publish (DESIGN §2)."""
+        if self._lease_lost(rt):
+            return Rejected("this hub no longer owns the game; retry against the current owner", "moved", "hub")
         try:
             return await self._execute(rt, inp)
         finally:
@@ -273,6 +420,7 @@ class HubService:
                 await self._rebuild(rt)
                 return Rejected("the game could not be saved; nothing changed, try again", "storage_error", "hub")
             rt.next_seq += len(durable)
+            rt.note_presses(durable)
             # The log has them now. Buzzers hear their lock/arm first (a lit buzzer is what the room waits for),
             # then listeners get the events, then the retained state they lead to.
             to_devices = tuple(e for e in result.effects if isinstance(e, DEVICE_EFFECTS))
@@ -282,6 +430,16 @@ class HubService:
             if finished:
                 await self._finish(rt)
         return result
+
+    def _lease_lost(self, rt: GameRuntime) -> bool:
+        """Whether the game's lease ran out (Redis away, this process stalled); if so the game is given up at once,
+        since from now on another hub may own it: not one more publish for it (the fence refuses appends anyway)."""
+        if self.ownership is None or self.ownership.holds(rt.game_id):
+            return False
+        log.warning("lease lost; giving the game up", extra={"game": rt.game_id})
+        self.counters["lease_lost"] += 1
+        self.close_game(rt.game_id)
+        return True
 
     def _with_due_tick(self, rt: GameRuntime, step: Step) -> Step:
         """Fold in the Tick a step made due at once (a zero grace window: the press that opens it also closes it),
@@ -314,18 +472,22 @@ class HubService:
 
     async def _rebuild(self, rt: GameRuntime) -> None:
         try:
-            fresh = await self.open_game(rt.game_id)
+            fresh = await self.open_game(rt.game_id, rt.fence)
         except Exception:
             log.exception("rebuilding the game failed; it is closed", extra={"game": rt.game_id})
             self.close_game(rt.game_id)
             return
-        rt.game, rt.next_seq = fresh.game, fresh.next_seq
+        rt.game, rt.next_seq, rt.presses = fresh.game, fresh.next_seq, fresh.presses
         self.games[rt.game_id] = rt
 
     async def _publish_events(self, rt: GameRuntime, first_seq: int, events: tuple[GameEvent, ...]) -> None:
         topic = self.topics.game_events(rt.game_id)
         for offset, event in enumerate(events):
             await self.publisher.publish(topic, wire.event(first_seq + offset, event, rt.game), qos=1)
+            if isinstance(event, BuzzRuled):
+                metrics.observe_ruling(event, self.now_us())
+                log.info("buzz ruled", extra={"game": rt.game_id, "device": event.winner_device,
+                                              "team": event.winner_team, "too_close": event.too_close})
 
     async def _apply_effects(self, rt: GameRuntime, effects: tuple[Effect, ...]) -> None:
         seq = rt.next_seq - 1
@@ -341,12 +503,19 @@ class HubService:
 
     # ------------------------------------------------------------------ MQTT input
 
-    async def on_message(self, msg: Incoming) -> None:
-        """The transport's handler: route one message. Bad input is answered and counted, never raised."""
+    async def on_message(self, msg: Incoming) -> asyncio.Future[Any] | None:
+        """The transport's handler, on its receive loop: decode, keep the device's link up to date, and queue the
+        message to the lane of the game it concerns. Bad input is answered and counted, never raised.
+
+        Returns the future of a queued buzz: it completes once the buzz is logged (or dropped for good), and only
+        then does the transport acknowledge it. The link bookkeeping (boot, pending pings, clock samples) stays here,
+        in arrival order, because it is the device's, not a game's.
+        """
         parsed = self.topics.parse(msg.topic)
+        metrics.message_in(parsed)
         if parsed is None:
             self.counters["unknown_topic"] += 1
-            return
+            return None
         try:
             decoded = decode_for_topic(parsed, msg.payload)
         except CodecError as exc:
@@ -356,17 +525,16 @@ class HubService:
                 await self._device_error(parsed.device, exc.code, exc.message, msg.topic)
             elif parsed.kind is TopicKind.GAME_COMMANDS and parsed.game:
                 await self._reply_undecodable(parsed.game, msg.payload, exc)
-            return
-        if decoded is None:
-            return
+            return None
         if isinstance(decoded, DeviceStatus) and parsed.device:
-            await self._on_status(parsed.device, decoded, msg)
+            self._on_status(parsed.device, decoded, msg)
         elif isinstance(decoded, Buzz) and parsed.device:
-            await self._on_buzz(parsed.device, decoded, msg)
+            return self._on_buzz_in(parsed.device, decoded, msg)
         elif isinstance(decoded, SyncReply) and parsed.device:
             await self._on_sync_reply(parsed.device, decoded, msg)
         elif isinstance(decoded, GameCommand) and parsed.game:
-            await self._on_command(parsed.game, decoded)
+            self._enqueue(parsed.game, functools.partial(self._on_command, parsed.game, decoded), msg.topic)
+        return None
 
     async def _device_error(self, device: str, code: str, message: str, topic: str | None = None) -> None:
         err = DeviceError(code=code, message=message[:512], topic=topic[:256] if topic else None)
@@ -378,19 +546,98 @@ class HubService:
                 return rt
         return None
 
-    async def _on_status(self, device: str, status: DeviceStatus, msg: Incoming) -> None:
+    # ------------------------------------------------------------------ lanes: one worker per game
+
+    def _enqueue(
+        self, key: str | None, run: Callable[[], Awaitable[object]], topic: str, *, late: bool = False
+    ) -> asyncio.Future[None] | None:
+        """Queue ``run`` to the lane of game ``key`` (None: the devices' lane, for devices in no game here),
+        starting the lane's worker if it has none. Returns, if ``late``, the future of the job's completion."""
+        lane = self._lanes.get(key)
+        if lane is None:
+            queue: asyncio.Queue[_Job | None] = asyncio.Queue()
+            lane = _Lane(queue, asyncio.create_task(self._run_lane(key, queue), name=f"hub-lane-{key or 'devices'}"))
+            self._lanes[key] = lane
+        if lane.queue.qsize() >= LANE_MAX:
+            # Its worker is stuck (a log append that never returns): drop rather than grow without bound, as the
+            # transport's own queue would. The caller acknowledges a dropped buzz at once, like aiomqtt's overflow.
+            self.counters["lane_full"] += 1
+            log.warning("a game's queue is full; message dropped", extra={"game": key, "topic": topic})
+            return None
+        done: asyncio.Future[None] | None = asyncio.get_running_loop().create_future() if late else None
+        lane.queue.put_nowait(_Job(run, topic, done))
+        return done
+
+    async def _run_lane(self, key: str | None, queue: asyncio.Queue[_Job | None]) -> None:
+        """Handle one lane's jobs one at a time, in the order they were queued (arrival order), until the lane is
+        empty and its game is no longer open here (closed, lease lost, or never opened: a command for an unknown
+        game); a later message for it starts a new worker."""
+        while True:
+            if queue.empty() and (key is None or key not in self.games):
+                lane = self._lanes.get(key)
+                if lane is not None and lane.queue is queue:
+                    del self._lanes[key]  # no await since the check: nothing can have been queued in between
+                return
+            job = await queue.get()
+            if job is None:  # close_game's nudge: look again whether this lane is still wanted
+                continue
+            try:
+                await job.run()
+            except asyncio.CancelledError:
+                if job.done is not None:
+                    job.done.cancel()  # shutdown mid-job: not acknowledged, so the broker redelivers it
+                raise
+            except Exception:
+                self.counters["handler_error"] += 1
+                log.exception("message handler failed; message dropped", extra={"topic": job.topic, "game": key})
+            if job.done is not None and not job.done.done():
+                job.done.set_result(None)
+
+    async def stop(self) -> None:
+        """Cancel every lane (shutdown, after the transport stopped). A job cut off mid-append is either wholly in the
+        log or not at all (one transaction); its buzz and every queued one stay unacknowledged, and the broker
+        redelivers them to the next session, where a logged press is dropped as a duplicate."""
+        lanes = list(self._lanes.values())
+        self._lanes.clear()
+        for lane in lanes:
+            lane.task.cancel()
+        for lane in lanes:
+            with contextlib.suppress(asyncio.CancelledError):
+                await lane.task
+            while not lane.queue.empty():
+                job = lane.queue.get_nowait()
+                if job is not None and job.done is not None:
+                    job.done.cancel()
+
+    # ------------------------------------------------------------------ device messages
+
+    def _on_status(self, device: str, status: DeviceStatus, msg: Incoming) -> None:
         online = status.state == "online"
+        hello: DeviceHello | None = None
+        rt = self.game_of(device)
         if online:
             link = self.links.setdefault(device, _DeviceLink())
             if status.boot is not None and status.boot != link.boot:
                 link.boot, link.clock = status.boot, ClockModel()
                 link.pending.clear()
+            link.fw = status.fw or link.fw
             if not msg.retain:
                 link.seen(msg.arrival_us)
             self.planner.online(device, msg.arrival_us)
             self._wake.set()
+            if rt is not None:
+                hello = DeviceHello(device=device, boot=link.boot, fw=status.fw or "")
         else:
             self.planner.offline(device)
+        # The health write goes to the device's game lane, so its hello follows it and precedes the device's next
+        # buzz there; a device in no game here has the devices' lane, off the receive loop all the same.
+        key = rt.game_id if rt is not None else None
+        self._enqueue(key, functools.partial(self._record_status, device, status, msg, key, hello), msg.topic)
+
+    async def _record_status(
+        self, device: str, status: DeviceStatus, msg: Incoming, game_id: str | None, hello: DeviceHello | None
+    ) -> None:
+        online = status.state == "online"
         try:
             # Only a live "online" is a sign of life: a retained status is the broker's memory (read at hub start-up)
             # and "offline" is the Will the broker sends for a device it already lost; neither moves last-seen.
@@ -404,12 +651,11 @@ class HubService:
         else:
             self.counters["status_recorded"] += 1
             await self._notify()
-        rt = self.game_of(device)
-        if online and rt is not None:
-            link = self.links[device]
-            await self._feed(rt, DeviceHello(device=device, boot=link.boot, fw=status.fw or ""), device)
+        if hello is not None and game_id is not None and (rt := self.games.get(game_id)) is not None:
+            await self._feed(rt, hello, device)
 
-    async def _on_buzz(self, device: str, buzz: Buzz, msg: Incoming) -> None:
+    def _on_buzz_in(self, device: str, buzz: Buzz, msg: Incoming) -> asyncio.Future[Any] | None:
+        """Route a buzz: to its device's game, or (unpaired) to every game here. Returns when it is all logged."""
         link = self.links.setdefault(device, _DeviceLink())
         link.seen(msg.arrival_us)
         if buzz.boot != link.boot:  # it rebooted without telling us: start its clock afresh
@@ -417,15 +663,47 @@ class HubService:
             link.pending.clear()
             self.planner.online(device, msg.arrival_us)
             self._wake.set()
-        inp = BuzzIn(device=device, boot=buzz.boot, seq=buzz.seq, t_dev=float(buzz.t_us), arrival_us=msg.arrival_us)
         rt = self.game_of(device)
         if rt is not None:
-            await self._feed(rt, inp, device)
-            return
+            return self._enqueue(
+                rt.game_id, functools.partial(self._on_buzz, rt.game_id, device, buzz, msg, paired=True), msg.topic,
+                late=True,
+            )
+        if self.ownership is not None:
+            # Perhaps another hub's game: kept in case we take it over. Kept here, on the receive loop, so a game
+            # being opened (open_game) finds it in its catch-up, whatever its lane has done by then.
+            self._backlog.append((msg, device, buzz))
         # An unpaired buzzer: every game in the room hears it, so press-to-pair can pick it up.
         self.counters["unpaired_press"] += 1
-        for other in list(self.games.values()):
-            await self._feed(other, inp, None)
+        pending = [
+            f for game_id in list(self.games)
+            if (f := self._enqueue(game_id, functools.partial(self._on_buzz, game_id, device, buzz, msg, paired=False),
+                                   msg.topic, late=True)) is not None
+        ]
+        return _all_of(pending) if pending else None
+
+    async def _on_buzz(self, game_id: str, device: str, buzz: Buzz, msg: Incoming, *, paired: bool) -> None:
+        """A buzz's turn in game ``game_id``'s lane: rule it, unless the log has it already."""
+        rt = self.games.get(game_id)
+        inp = BuzzIn(device=device, boot=buzz.boot, seq=buzz.seq, t_dev=float(buzz.t_us), arrival_us=msg.arrival_us)
+        if rt is None:
+            # The game was closed while the buzz waited (its lease lost): a standby keeps it for whoever takes the
+            # game over, as if it had arrived now; the hub that rules it drops it if the log has it.
+            if paired and self.ownership is not None:
+                self._backlog.append((msg, device, buzz))
+            self.counters["press_game_closed"] += 1
+            return
+        await self._press(rt, inp, device if paired else None)
+
+    async def _press(self, rt: GameRuntime, inp: BuzzIn, device: str | None) -> bool:
+        """Feed a press unless the log has it already (a QoS 1 redelivery, or a buzz kept by a standby that the
+        previous owner did log). Returns whether it was fed."""
+        if (inp.device, inp.boot, inp.seq) in rt.presses:
+            self.counters["duplicate_press"] += 1
+            await self._notify()
+            return False
+        await self._feed(rt, inp, device)
+        return True
 
     async def _on_sync_reply(self, device: str, reply: SyncReply, msg: Incoming) -> None:
         link = self.links.get(device)
@@ -445,7 +723,13 @@ class HubService:
         link.clock.add_sample(sample)
         rt = self.game_of(device)
         if rt is not None:
-            await self._feed(rt, SyncIn(device=device, boot=link.boot, sample=sample), device)
+            inp = SyncIn(device=device, boot=link.boot, sample=sample)
+            self._enqueue(rt.game_id, functools.partial(self._feed_game, rt.game_id, inp, device), msg.topic)
+
+    async def _feed_game(self, game_id: str, inp: Input, device: str | None) -> None:
+        """``_feed`` from a lane: only if the game is still open here when the input's turn comes."""
+        if (rt := self.games.get(game_id)) is not None:
+            await self._feed(rt, inp, device)
 
     async def _feed(self, rt: GameRuntime, inp: Input, device: str | None) -> None:
         result = await self.execute(rt, inp)
@@ -467,11 +751,24 @@ class HubService:
 
     async def _on_command(self, game_id: str, command: GameCommand) -> None:
         cmd = command.root
-        rt = self.games.get(game_id) or await self._open_on_demand(game_id)
+        rt = self.games.get(game_id)
         if rt is None:
-            await self._reply(game_id, cmd.client, wire.reply_error(
-                cmd.id, "unknown_game", f"game {game_id!r} does not exist or has finished"))
+            rt, elsewhere = await self._open_on_demand(game_id)
+            if elsewhere:
+                return  # another hub owns the game and answers
+            if rt is None:
+                await self._reply(game_id, cmd.client, wire.reply_error(
+                    cmd.id, "unknown_game", f"game {game_id!r} does not exist or has finished"))
+                return
+        if (earlier := rt.replies.get(f"{cmd.client}\x00{cmd.id}")) is not None:
+            # The same command again (a QoS 1 redelivery, a client's retry): answer as before, do not run it twice.
+            self.counters["duplicate_command"] += 1
+            await self._reply(game_id, cmd.client, earlier)
             return
+        await self._run_command(rt, cmd)
+
+    async def _run_command(self, rt: GameRuntime, cmd: GameCommandVariant) -> None:
+        game_id = rt.game_id
         if cmd.cmd == "identify":
             device = getattr(cmd, "device", "")
             await self.publisher.publish(self.topics.device_cmd(device), wire.identify(), qos=1)
@@ -485,20 +782,34 @@ class HubService:
         result = await self.execute(rt, inp)
         if isinstance(result, Rejected):
             self.counters[f"rejected_{result.code}"] += 1
-            await self._reply(game_id, cmd.client, wire.reply_error(cmd.id, result.code, result.reason))
-            return
-        await self._reply(game_id, cmd.client, wire.reply_ok(cmd.id, {"seq": rt.next_seq - 1}))
+            if result.code == "moved" and self.ownership is not None:
+                return  # the lease is gone: the new owner hears the same command and answers it
+            reply = wire.reply_error(cmd.id, result.code, result.reason)
+        else:
+            reply = wire.reply_ok(cmd.id, {"seq": rt.next_seq - 1})
+        if not isinstance(result, Rejected) or result.fault != "hub":
+            # Our own failures ("try again") are not remembered: the retry must run.
+            rt.remember_reply(f"{cmd.client}\x00{cmd.id}", reply)
+        await self._reply(game_id, cmd.client, reply)
 
-    async def _open_on_demand(self, game_id: str) -> GameRuntime | None:
-        """A game created after this hub started (through the web API): load it at its first command."""
+    async def _open_on_demand(self, game_id: str) -> tuple[GameRuntime | None, bool]:
+        """A game created after this hub started (through the web API): load it at its first command.
+
+        Returns the game (None: unknown or finished) and whether another hub holds its lease.
+        """
         try:
             row = await self.repo.get_game(game_id)
             if row is None or row.status is GameStatus.FINISHED:
-                return None
-            return await self.open_game(game_id)
+                return None, False
+            if self.ownership is None:
+                return await self.open_game(game_id), False
+            grant = await self.ownership.acquire(game_id)
+            if grant.token is None:
+                return None, True
+            return await self.take_over(game_id, grant.token), False
         except Exception:
             log.exception("could not open the game for a command", extra={"game": game_id})
-            return None
+            return None, False
 
     async def _finish(self, rt: GameRuntime) -> None:
         """Keep the final standings (the results table outlives the game)."""
@@ -544,6 +855,9 @@ class HubService:
 
     async def _send_pings(self, now: int) -> None:
         for ping in self.planner.due(now):
+            if self.ownership is not None and self.game_of(ping.device) is None:
+                # Its game may be another hub's, and two hubs numbering pings alike would take each other's replies.
+                continue
             link = self.links.setdefault(ping.device, _DeviceLink())
             if len(link.pending) >= MAX_PENDING_PINGS:  # a silent device: forget the oldest unanswered pings
                 for n in sorted(link.pending)[: len(link.pending) - MAX_PENDING_PINGS + 1]:

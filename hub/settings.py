@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     db_url: str = Field("", description="Empty = SQLite file in the data dir.")
     broker_url: str = Field("", description="Empty = the embedded broker; else mqtt://user:pass@host:port.")
     fanout_url: str = Field("memory://", description="memory:// or redis://host:port/db for several web processes.")
+    lease_url: str = Field("", description="Empty = one hub owns every game; redis://… = hubs share games by lease.")
+    lease_ms: int = Field(3000, ge=300, le=600_000, description="Game lease time: a dead hub's games move this fast.")
     topic_root: str = Field("quizhub", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     allow_anonymous: bool = Field(default=False, description="Let MQTT clients connect without credentials.")
     max_payload: int = Field(65536, ge=256, description="Largest MQTT publish the broker accepts, in bytes.")
@@ -54,7 +56,10 @@ class Settings(BaseSettings):
     oidc_quizmaster_groups: list[str] = Field(default_factory=lambda: ["quizhub-quizmasters"])
     login_rate_per_minute: int = Field(10, ge=1, description="Login attempts per client address and name.")
     join_rate_per_minute: int = Field(20, ge=1, description="Team joins per client address and team name.")
-    log_format: Literal["console", "json"] = "console"
+    log_format: Literal["text", "console", "json"] = Field("text", description="text (console is an alias) or json.")
+    metrics_token: SecretStr | None = Field(None, description="Bearer token for /metrics from outside loopback.")
+    metrics_port: int | None = Field(None, ge=0, le=65535, description="`quizhub hub`: serve /metrics on this port.")
+    metrics_host: str = Field("127.0.0.1", description="`quizhub hub`: the metrics port's bind address.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     demo: bool = Field(default=False, description="Load the bundled demo quiz and simulated buzzers.")
 

@@ -9,6 +9,7 @@ through ``quizhub simulate``; tests and benchmarks use it to play against the re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -129,16 +130,27 @@ class VirtualBuzzer:
                 client = make_client(self.address, identifier=self.device_id, will=will, clean_session=True)
                 async with client:
                     self._client = client
-                    await self._on_connect(client)
-                    backoff = 0.2
-                    async for message in client.messages:
-                        await self._handle(client, str(message.topic), bytes(message.payload))
+                    try:
+                        # Stopped while still subscribing counts too: its online status is out already.
+                        await self._on_connect(client)
+                        backoff = 0.2
+                        async for message in client.messages:
+                            await self._handle(client, str(message.topic), bytes(message.payload))
+                    except asyncio.CancelledError:
+                        await self._say_offline(client)
+                        raise
             except aiomqtt.MqttError as exc:
                 self.connected.clear()
                 self._client = None
                 self._observe("disconnected", reason=str(exc))
                 await asyncio.sleep(backoff * self._rng.uniform(0.5, 1.5))
                 backoff = min(backoff * 2, 5.0)
+
+    async def _say_offline(self, client: aiomqtt.Client) -> None:
+        # A clean disconnect suppresses the Will, so a stopped buzzer would stay "online" on the devices page: say it.
+        with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+            async with asyncio.timeout(1.0):
+                await client.publish(self._topic("status"), json.dumps({"state": "offline"}), qos=1, retain=True)
 
     async def _on_connect(self, client: aiomqtt.Client) -> None:
         status = {"state": "online", "fw": FIRMWARE, "rssi": -50 - self._rng.randint(0, 30), "battery_mv": 3900,

@@ -1,30 +1,51 @@
 """The hub's one MQTT connection: reconnect with jittered backoff, a persistent session, a Will, one receive loop.
 
-The transport knows nothing about games. It hands every incoming message to a handler and publishes what it is
-given. A handler that raises is a bug in our code: it is logged with the topic and counted, and the loop goes on,
-because one bad message must never take a bar's quiz night down.
+The transport knows nothing about games. It hands every incoming message to a handler, in arrival order, and
+publishes what it is given. A handler that raises is a bug in our code: it is logged with the topic and counted, and
+the loop goes on, because one bad message must never take a bar's quiz night down.
+
+A handler may finish a message later than it returns: it returns a future, and the message counts as handled when
+that future completes (the hub queues each game's messages to the game's own worker, hub/service.py).
+
+QoS 1 acknowledgements are ours to send (paho's manual ack). For the topics ``ack_late`` names (buzzes) the PUBACK
+goes out only once the message is handled, that is after the press is in the log: a hub killed in between has not
+acknowledged it, and the broker hands it to the hub's persistent session again at the next connect. A future that
+is cancelled (the hub shutting down mid-append) leaves its message unacknowledged for the same reason. Every other
+message is acknowledged as soon as it is taken off the queue, as paho would have done (docs/failover.md says why
+commands are not redelivered).
+
+PUBACKs therefore leave in the order messages are *handled*, not received: a buzz of one game can be acknowledged
+before an earlier buzz of a game whose append is slow. MQTT 3.1.1 and 5 say a client MUST send PUBACKs in receipt
+order [MQTT-4.6.0-2]; we knowingly do not. The brokers we run match a PUBACK by its packet identifier (amqtt: one
+waiter per packet id in ``ProtocolHandler``; Mosquitto's ``handle__pubackcomp`` deletes the in-flight message with
+that id; EMQX and VerneMQ do not require the order either, emqx/emqx#4631), and holding
+acks back in receipt order would cost more than it protects: a blocked game would hold every other game's acks,
+fill the broker's in-flight window for this session (Mosquitto: 20 messages) and so stall every game's buzzes, and
+a hub killed then would have other games' commands, already run, redelivered and run twice. Within one game, acks
+do go out in receipt order (one worker per game).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import aiomqtt
 
-from hub.mqttclient import arrival_us, make_client
+from hub.mqttclient import ack, arrival_us, make_client
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
     from hub.mqttclient import BrokerAddress
 
-__all__ = ["Incoming", "MqttTransport", "Publisher"]
+__all__ = ["Handler", "Incoming", "MqttTransport", "Publisher"]
 
 log = logging.getLogger("quizhub.transport")
 
@@ -50,6 +71,11 @@ def hub_now_us() -> int:
     return time.monotonic_ns() // 1000
 
 
+# What a handler returns: None once the message is handled, or a future that completes when it is (a cancelled
+# one: it never will be, in this process).
+Handler: TypeAlias = "Callable[[Incoming], Awaitable[asyncio.Future[Any] | None]]"
+
+
 class MqttTransport:
     """Keeps one session to the broker alive and runs ``handler`` for each message, in arrival order."""
 
@@ -59,11 +85,12 @@ class MqttTransport:
         *,
         client_id: str,
         subscriptions: Sequence[tuple[str, int]],
-        handler: Callable[[Incoming], Awaitable[None]],
+        handler: Handler,
         will: tuple[str, bytes] | None = None,
         online: tuple[str, bytes] | None = None,
         on_connect: Callable[[], Awaitable[None]] | None = None,
         clean_session: bool = False,
+        ack_late: Callable[[str], bool] | None = None,
     ) -> None:
         self.address = address
         self.client_id = client_id
@@ -73,6 +100,7 @@ class MqttTransport:
         self.online = online
         self.on_connect = on_connect
         self.clean_session = clean_session
+        self.ack_late = ack_late
         self.connected = asyncio.Event()
         self.counters: Counter[str] = Counter()
         self._client: aiomqtt.Client | None = None
@@ -104,7 +132,8 @@ class MqttTransport:
         will = aiomqtt.Will(self.will[0], self.will[1], qos=1, retain=True) if self.will else None
         while True:
             client = make_client(
-                self.address, identifier=self.client_id, will=will, clean_session=self.clean_session
+                self.address, identifier=self.client_id, will=will, clean_session=self.clean_session,
+                manual_ack=self.ack_late is not None,
             )
             try:
                 async with client:
@@ -137,8 +166,26 @@ class MqttTransport:
             raw = payload if isinstance(payload, bytes) else str(payload).encode()
             incoming = Incoming(str(message.topic), raw, arrival_us(message), bool(message.retain))
             self.counters["received"] += 1
+            late = self.ack_late is not None and message.qos > 0 and self.ack_late(incoming.topic)
+            if self.ack_late is not None and not late:
+                ack(client, message)
+            pending: asyncio.Future[Any] | None = None
             try:
-                await self.handler(incoming)
+                pending = await self.handler(incoming)
             except Exception:
                 self.counters["handler_error"] += 1
                 log.exception("message handler failed; message dropped", extra={"topic": incoming.topic})
+            if not late:
+                continue
+            if pending is None:
+                ack(client, message)  # a handler that raised dropped the message for good: redelivery would too
+            else:
+                pending.add_done_callback(functools.partial(_ack_when_handled, client, message))
+
+
+def _ack_when_handled(client: aiomqtt.Client, message: aiomqtt.Message, handled: asyncio.Future[Any]) -> None:
+    """Acknowledge a message whose handling finished later. A cancelled handling is not acknowledged: the broker
+    redelivers it to the next session. The client may be a closed session's by now; its ack then goes nowhere,
+    which is right, because the broker redelivers to the new session whatever the old one left unacknowledged."""
+    if not handled.cancelled():
+        ack(client, message)

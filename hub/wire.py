@@ -167,6 +167,10 @@ def game_settings(stored: dict[str, Any] | None, default: GameSettings) -> GameS
 
 # ------------------------------------------------------------------ retained topics
 
+_PUBLIC_TYPE = {QuestionKind.NUMERIC: "estimate"}
+"""Where the wire contract names a question type differently from the core (schemas/game-question)."""
+
+
 def public_question(q: Question, index: int) -> PublicQuestion:
     """The player-safe view of a question: no answer, no correctness flag anywhere."""
     choices = None
@@ -176,7 +180,7 @@ def public_question(q: Question, index: int) -> PublicQuestion:
     return PublicQuestion(
         index=index,
         round_title=q.round_name[:200] if q.round_name else None,
-        type=q.kind.value,
+        type=_PUBLIC_TYPE.get(q.kind, q.kind.value),
         text=q.prompt[:2000],
         choices=choices,
         media=media,

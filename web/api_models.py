@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime  # noqa: TC003 - pydantic resolves annotations at runtime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from hub.db.models import GameStatus, TokenRole, UserRole  # noqa: TC001 - pydantic resolves annotations at runtime
 from hub.db.schemas import QuestionPublic, QuizPublic
@@ -32,6 +32,7 @@ __all__ = [
     "LiveState",
     "MqttCredential",
     "PairRequest",
+    "QuestionOrder",
     "QuizDetail",
     "Readiness",
     "ResultPublic",
@@ -69,6 +70,18 @@ class RoundPublic(BaseModel):
     id: int
     title: str
     position: int
+
+
+class QuestionOrder(_Request):
+    """A quiz's question ids in their new play order: each of the quiz's questions once."""
+
+    question_ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(max_length=1000)
+
+    @model_validator(mode="after")
+    def _each_once(self) -> QuestionOrder:
+        if len(set(self.question_ids)) != len(self.question_ids):
+            raise ValueError("question_ids names a question twice; name each question of the quiz once")
+        return self
 
 
 class QuizDetail(QuizPublic):

@@ -14,6 +14,8 @@ from fastapi import FastAPI
 from hub.db import Repository, create_engine, migrate, session_factory
 from web import ws
 from web.auth import install_auth
+from web.errors import install_validation_errors
+from web.metrics import install_metrics
 from web.routes import routers
 from web.routes.pages import install_pages
 
@@ -53,11 +55,13 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    install_validation_errors(app)  # 422 bodies as sentences per field, never echoing the input (web/errors.py)
     install_auth(app, settings)  # session cookie, /api/auth routes, app.state.auth (needs app.state.db_sessions)
     app.include_router(ws.router)  # /ws and POST /api/ws/ticket
     for router in routers:  # quizzes, games, teams, devices, users, tokens, /api/ready (web/routes/)
         app.include_router(router)
     install_pages(app)  # /, /screen, /play, /join, /setup and /static/ (web/routes/pages.py, web/static/)
+    install_metrics(app)  # GET /metrics, HTTP counts and latency per route, open sockets (web/metrics.py)
 
     @app.get("/api/health", tags=["health"])
     async def health() -> dict[str, str]:

@@ -32,7 +32,8 @@ EXIT_USAGE = 2
 def _add_common(parser: argparse.ArgumentParser) -> None:
     sup = argparse.SUPPRESS
     parser.add_argument("--data-dir", type=Path, default=sup, help="data folder (QUIZHUB_DATA_DIR)")
-    parser.add_argument("--log-format", choices=["console", "json"], default=sup, help="(QUIZHUB_LOG_FORMAT)")
+    parser.add_argument("--log-format", choices=["text", "console", "json"], default=sup,
+                        help="log lines as text (console: the same) or one JSON object each (QUIZHUB_LOG_FORMAT)")
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], default=sup)
 
 
@@ -49,7 +50,20 @@ def _add_broker_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _parser() -> argparse.ArgumentParser:
+def _add_web_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sup = argparse.SUPPRESS
+    web = sub.add_parser("web", help="run the web app alone against a broker, a database and a fan-out (scale-out)")
+    _add_common(web)
+    web.add_argument("--host", default=sup, help="bind address, default 0.0.0.0 (QUIZHUB_HOST)")
+    web.add_argument("--port", "--http-port", dest="http_port", type=int, default=sup,
+                     help="web port, default 8000 (QUIZHUB_HTTP_PORT)")
+    web.add_argument("--broker-url", default=sup, help="broker mqtt://user:pass@host:port with a service login")
+    web.add_argument("--db-url", default=sup, help="database URL; empty = SQLite in the data dir (QUIZHUB_DB_URL)")
+    web.add_argument("--fanout-url", default=sup, help="memory:// or redis://host:port/db (QUIZHUB_FANOUT_URL)")
+    web.add_argument("--topic-root", default=sup, help="MQTT topic root, default quizhub")
+
+
+def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list of subcommands and flags
     parser = argparse.ArgumentParser(prog="quizhub", description="Live quiz hub for buzzers, screens and phones.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sup = argparse.SUPPRESS
@@ -75,6 +89,16 @@ def _parser() -> argparse.ArgumentParser:
                      help="broker mqtt://user:pass@host:port with a service login (QUIZHUB_BROKER_URL)")
     hub.add_argument("--topic-root", default=sup, help="MQTT topic root, default quizhub")
     hub.add_argument("--client-id", default="quizhub-hub", help="MQTT client id (one per hub)")
+    hub.add_argument("--lease-url", default=sup,
+                     help="redis://host:6379/0 to run several hubs with failover (QUIZHUB_LEASE_URL); empty = one hub")
+    hub.add_argument("--lease-ms", type=int, default=sup,
+                     help="game lease in ms, default 3000: a dead hub's games move within it (QUIZHUB_LEASE_MS)")
+    hub.add_argument("--metrics-port", type=int, default=sup,
+                     help="serve Prometheus /metrics on this port (QUIZHUB_METRICS_PORT); default none")
+    hub.add_argument("--metrics-host", default=sup,
+                     help="bind address of --metrics-port, default 127.0.0.1 (QUIZHUB_METRICS_HOST)")
+
+    _add_web_parser(sub)
 
     user = sub.add_parser("user", help="local accounts for the host console (offline bars)")
     user_sub = user.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -95,6 +119,15 @@ def _parser() -> argparse.ArgumentParser:
     rm = creds_sub.add_parser("remove", help="delete a login")
     rm.add_argument("name")
     _add_common(rm)
+    mcfg = sub.add_parser("mosquitto-config", help="write mosquitto.conf, passwd and acl for an external Mosquitto")
+    mcfg.add_argument("dir", type=Path, help="output folder (DIR/mosquitto.conf, DIR/passwd, DIR/acl)")
+    mcfg.add_argument("--port", type=int, default=1883, help="MQTT listener port (default 1883)")
+    mcfg.add_argument("--bind", default=None, help="listen address (default: all)")
+    mcfg.add_argument("--ws-port", type=int, default=None, help="also an MQTT-over-WebSocket listener on this port")
+    mcfg.add_argument("--files-dir", default=None, help="DIR as the broker sees it, e.g. /mosquitto/config")
+    mcfg.add_argument("--persistence-dir", default=None, help="broker's data folder (default FILES_DIR/data)")
+    mcfg.add_argument("--topic-root", default=sup, help="MQTT topic root, default quizhub")
+    _add_common(mcfg)
     sim = sub.add_parser("simulate", help="virtual ESP32 buzzers that play against a running hub")
     _add_common(sim)
     sim.add_argument("--devices", type=int, default=16, help="how many buzzers (default 16)")
@@ -114,7 +147,8 @@ def _parser() -> argparse.ArgumentParser:
 
 _SETTING_KEYS = (
     "data_dir", "log_format", "log_level", "host", "mqtt_port", "mqtt_ws_port", "topic_root",
-    "allow_anonymous", "http_port", "db_url", "broker_url", "demo",
+    "allow_anonymous", "http_port", "db_url", "broker_url", "demo", "fanout_url",
+    "lease_url", "lease_ms", "metrics_port", "metrics_host",
 )
 
 
@@ -154,6 +188,8 @@ def _cmd_broker(args: argparse.Namespace) -> int:
 
 
 def _cmd_hub(args: argparse.Namespace) -> int:
+    from hub.lease import LeaseError  # noqa: PLC0415
+    from hub.metrics import MetricsPortInUseError, serve_metrics  # noqa: PLC0415
     from hub.mqttclient import BrokerUrlError, parse_broker_url  # noqa: PLC0415
     from hub.runner import run_hub  # noqa: PLC0415
 
@@ -165,12 +201,36 @@ def _cmd_hub(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         address = parse_broker_url(settings.broker_url)
-    except BrokerUrlError as exc:
+        if settings.metrics_port is not None:
+            serve_metrics(settings.metrics_host, settings.metrics_port)
+    except (BrokerUrlError, MetricsPortInUseError) as exc:
         print(f"quizhub: {exc}", file=sys.stderr)  # noqa: T201
         return EXIT_USAGE
     try:
-        asyncio.run(run_hub(settings, address, client_id=args.client_id))
+        asyncio.run(run_hub(settings, address, client_id=args.client_id, lease_url=settings.lease_url,
+                            lease_ms=settings.lease_ms))
+    except LeaseError as exc:
+        print(f"quizhub: {exc}", file=sys.stderr)  # noqa: T201
+        return EXIT_USAGE
     except ConnectionError as exc:
+        print(f"quizhub: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def _cmd_web(args: argparse.Namespace) -> int:
+    from web.web_only import WebPortInUseError, WebStartError, run_web  # noqa: PLC0415
+
+    settings = _settings(args)
+    configure_logging(settings.log_format, settings.log_level)
+    try:
+        asyncio.run(run_web(settings))
+    except (WebPortInUseError, ValueError) as exc:
+        print(f"quizhub: {exc}", file=sys.stderr)  # noqa: T201
+        return EXIT_USAGE
+    except WebStartError as exc:
         print(f"quizhub: {exc}", file=sys.stderr)  # noqa: T201
         return 1
     except KeyboardInterrupt:
@@ -192,6 +252,7 @@ def _cmd_user(args: argparse.Namespace) -> int:
     from web.auth.users import add_user  # noqa: PLC0415
 
     settings = _settings(args)
+    configure_logging(settings.log_format, settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
         password = _read_password()
@@ -208,6 +269,7 @@ def _cmd_user(args: argparse.Namespace) -> int:
 
 def _cmd_credentials(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    configure_logging(settings.log_format, settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = CredentialStore(settings.data_dir / "credentials.json")
     if args.action == "add":
@@ -232,6 +294,29 @@ def _cmd_credentials(args: argparse.Namespace) -> int:
         return 0
     print(f"quizhub: no login named {args.name!r}; see `quizhub credentials list`", file=sys.stderr)  # noqa: T201
     return EXIT_USAGE
+
+
+def _cmd_mosquitto_config(args: argparse.Namespace) -> int:
+    from broker.mosquitto_config import MosquittoOptions, export  # noqa: PLC0415
+
+    settings = _settings(args)
+    configure_logging(settings.log_format, settings.log_level)
+    store = CredentialStore(settings.data_dir / "credentials.json")
+    try:
+        options = MosquittoOptions(port=args.port, bind=args.bind, ws_port=args.ws_port, topic_root=settings.topic_root,
+                                   files_dir=args.files_dir, persistence_dir=args.persistence_dir)
+        files = export(store.hashed_logins(), args.dir, options)
+    except (ValueError, OSError) as exc:
+        print(f"quizhub: {exc}", file=sys.stderr)  # noqa: T201
+        return EXIT_USAGE
+    written = files.passwd.count("\n")
+    out = args.dir
+    print(f"Wrote {out / 'mosquitto.conf'}, {out / 'passwd'} and {out / 'acl'} ({written} logins). "  # noqa: T201
+          f"Run `mosquitto -c {out / 'mosquitto.conf'}`; after `quizhub credentials` changes, run this again "
+          "and send Mosquitto SIGHUP.")
+    for skipped in files.skipped:
+        print(f"quizhub: left out {skipped.reason}", file=sys.stderr)  # noqa: T201
+    return 1 if files.skipped else 0
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -268,9 +353,11 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "simulate": _cmd_simulate,
     "serve": _cmd_serve,
     "hub": _cmd_hub,
+    "web": _cmd_web,
     "user": _cmd_user,
     "broker": _cmd_broker,
     "credentials": _cmd_credentials,
+    "mosquitto-config": _cmd_mosquitto_config,
 }
 
 

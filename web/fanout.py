@@ -126,6 +126,19 @@ class Subscription:
             self._queue.get_nowait()
         self._queue.put_nowait(self._END)
 
+    def drain(self) -> list[bytes]:
+        """The messages already waiting, without waiting for more (the end of the subscription stays queued)."""
+        out: list[bytes] = []
+        queue = self._queue
+        while not queue.empty():
+            item = queue.get_nowait()
+            if item is self._END:
+                queue.put_nowait(item)  # the next __anext__ ends the iteration as usual
+                break
+            assert isinstance(item, bytes)
+            out.append(item)
+        return out
+
     def __aiter__(self) -> Self:
         return self
 

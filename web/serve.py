@@ -44,7 +44,9 @@ class HttpPortInUseError(Exception):
 def bind_http(host: str, port: int) -> socket.socket:
     """Bind the HTTP listening socket up front, so a busy port is one clear error before anything starts."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and without it a
+    # second small WebSocket frame waits for the client's delayed ACK (about 40 ms) behind the first.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

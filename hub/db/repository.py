@@ -10,6 +10,8 @@ conditional UPDATE is what serialises writers on both backends, so there is no r
 from __future__ import annotations
 
 import secrets
+import sqlite3
+import weakref
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -17,9 +19,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import delete, func, insert, literal, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
-from hub.db.engine import READ_ONLY, session_factory
+from hub.db.engine import READ_ONLY, SQLITE_BUSY_TIMEOUT_MS, session_factory
 from hub.db.errors import (
     AlreadyExistsError,
     FencedOutError,
@@ -44,13 +47,14 @@ from hub.db.models import (
     User,
     UserRole,
 )
+from hub.db.sqlite_append import SqliteAppender
 from hub.db.types import UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
     from datetime import datetime
 
-    from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+    from sqlalchemy.ext.asyncio import async_sessionmaker
     from sqlmodel.ext.asyncio.session import AsyncSession
 
     from hub.db.schemas import QuestionCreate, QuizCreate, QuizUpdate
@@ -107,6 +111,26 @@ class Repository:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+        self._appender: SqliteAppender | None = None
+        self._appender_checked = False
+
+    @property
+    def append_path(self) -> str:
+        """How the event log is appended: "sqlite3" (the lean writer thread) or "sqlalchemy"."""
+        return "sqlite3" if self._fast_appender() is not None else "sqlalchemy"
+
+    def _fast_appender(self) -> SqliteAppender | None:
+        """The plain-sqlite3 log writer for an SQLite file database (see hub/db/sqlite_append.py), else None."""
+        if not self._appender_checked:
+            self._appender_checked = True
+            bind = self._sessions.kw.get("bind")
+            url = bind.url if isinstance(bind, AsyncEngine) else None
+            if url is not None and url.get_backend_name() == "sqlite" and url.database not in {None, "", ":memory:"}:
+                assert url.database is not None
+                if not url.database.startswith("file:"):
+                    self._appender = SqliteAppender(url.database, SQLITE_BUSY_TIMEOUT_MS)
+                    weakref.finalize(self, self._appender.close_soon)
+        return self._appender
 
     @classmethod
     def from_engine(cls, engine: AsyncEngine) -> Repository:
@@ -222,6 +246,26 @@ class Repository:
             quiz = await _get_or_raise(session, Quiz, row.quiz_id, "quiz")
             quiz.updated_at = utcnow()
         return row
+
+    async def reorder_questions(self, quiz_id: int, question_ids: Sequence[int]) -> list[Question]:
+        """Put a quiz's questions in this order (positions 0..n-1), in one transaction.
+
+        ``question_ids`` must name every question of the quiz once; otherwise nothing changes and
+        :class:`RepositoryError` says which ids differ (the caller's list is stale: reload the quiz)."""
+        async with self._write() as session:
+            quiz = await _get_or_raise(session, Quiz, quiz_id, "quiz")
+            rows = {_id(q.id): q for q in await session.exec(select(Question).where(Question.quiz_id == quiz_id))}
+            if sorted(question_ids) != sorted(rows):
+                missing = sorted(set(rows) - set(question_ids))
+                unknown = sorted(set(question_ids) - set(rows))
+                raise RepositoryError(
+                    f"the new order must name each of quiz {quiz_id}'s questions once (missing {missing}, not in "
+                    f"the quiz {unknown}); reload the quiz and send its question ids again in the order you want"
+                )
+            for position, question_id in enumerate(question_ids):
+                rows[question_id].position = position
+            quiz.updated_at = utcnow()
+            return [rows[question_id] for question_id in question_ids]
 
     async def delete_question(self, question_id: int) -> None:
         """Delete one question; raises :class:`NotFoundError` for an unknown id."""
@@ -354,6 +398,17 @@ class Repository:
         held = 0 if fence is None else fence
         new_last = expected_next_seq - 1 + len(batch)
         now = utcnow()
+        fast = self._fast_appender() if status is None else None
+        if fast is not None:
+            try:
+                stored_fast = await fast.append(
+                    game_id, batch, expected_next_seq=expected_next_seq, fence=fence, now=now
+                )
+            except sqlite3.IntegrityError as exc:
+                raise _refused_rows(game_id, expected_next_seq, new_last, exc) from exc
+            if stored_fast is not None:
+                return stored_fast
+            # Refused: the path below re-checks (seq and fence only grow, so it is refused too) and says why.
         async with self._write() as session:
             updated = await session.exec(
                 update(Game)
@@ -382,11 +437,7 @@ class Repository:
                 try:
                     await session.exec(insert(GameEvent), params=rows)
                 except IntegrityError as exc:
-                    raise RepositoryError(
-                        f"game {game_id}: the database refused events #{expected_next_seq}-#{new_last} "
-                        f"({exc.orig}); nothing was written. A duplicate key here means something wrote the "
-                        "log outside hub.db.repository (our bug)"
-                    ) from exc
+                    raise _refused_rows(game_id, expected_next_seq, new_last, exc.orig) from exc
         return stored
 
     async def load_events(self, game_id: str, after_seq: int = 0, *, limit: int | None = None) -> list[StoredEvent]:
@@ -445,6 +496,20 @@ class Repository:
             )
             return list(rows)
 
+    async def delete_team(self, team_id: str) -> None:
+        """Delete a team: its token stops working, its devices are unpaired and its results keep the name only.
+
+        :class:`NotFoundError` if there is no such team. The game's log keeps the team's events (the log is history).
+        """
+        async with self._write() as session:
+            deleted = await session.exec(
+                delete(Team).where(col(Team.id) == team_id).returning(col(Team.id)).execution_options(
+                    synchronize_session=False
+                )
+            )
+            if deleted.first() is None:
+                raise NotFoundError(f"no team with id {team_id!r}")
+
     # ------------------------------------------------------------------ devices
 
     async def record_device_health(
@@ -484,18 +549,24 @@ class Repository:
         For periodic clock statistics of a whole fleet: on SQLite every write transaction queues with the event
         log's appends, so a hub should write health in batches rather than one device at a time.
         """
+        # One executemany per shape of change (a fleet's periodic batch has one shape): a statement per device
+        # meant one driver round trip each while holding SQLite's only write lock, which queued buzz appends.
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for update_ in updates:
+            changes = update_.changes()
+            groups.setdefault(tuple(sorted(changes)), []).append({"id": update_.device_id, **changes})
         async with self._write() as session:
             dialect = (await session.connection()).dialect.name
-            for update_ in updates:
-                changes = update_.changes()
-                stmt = _upsert(dialect).values(
-                    {"id": update_.device_id, "first_seen_at": utcnow(), "online": False, **changes}
-                )
-                if changes:
-                    stmt = stmt.on_conflict_do_update(index_elements=[col(Device.id)], set_=changes)
+            now = utcnow()
+            for keys, group in groups.items():
+                stmt = _upsert(dialect)
+                if keys:
+                    stmt = stmt.on_conflict_do_update(
+                        index_elements=[col(Device.id)], set_={key: stmt.excluded[key] for key in keys}
+                    )
                 else:
                     stmt = stmt.on_conflict_do_nothing(index_elements=[col(Device.id)])
-                await session.exec(stmt)
+                await session.exec(stmt, params=[{"first_seen_at": now, "online": False, **row} for row in group])
             ids = [u.device_id for u in updates]
             rows = {d.id: d for d in await session.exec(select(Device).where(col(Device.id).in_(ids)))}
             return [rows[device_id] for device_id in ids]
@@ -704,6 +775,13 @@ def _question_row(data: QuestionCreate, *, quiz_id: int, position: int, round_id
     values["position"] = position if data.position is None else data.position
     values["round_id"] = round_id
     return Question(quiz_id=quiz_id, **values)
+
+
+def _refused_rows(game_id: str, first: int, last: int, cause: object) -> RepositoryError:
+    return RepositoryError(
+        f"game {game_id}: the database refused events #{first}-#{last} ({cause}); nothing was written. A duplicate "
+        "key here means something wrote the log outside hub.db.repository (our bug)"
+    )
 
 
 def _id(value: int | None) -> int:

@@ -345,3 +345,22 @@ def test_invalid_events_cannot_be_built() -> None:
         NewEvent("a", ts=datetime(2026, 1, 1))  # noqa: DTZ001 - the naive datetime is the point
     with pytest.raises(TypeError, match="JSON object"):
         NewEvent("a", [1, 2])  # type: ignore[arg-type]
+
+
+async def test_sqlite_appends_through_the_lean_writer_and_stores_what_sqlalchemy_stores(
+    repo: Repository, engine: AsyncEngine, backend: str
+) -> None:
+    # The buzz→lock path appends through plain sqlite3 (hub/db/sqlite_append.py); a status change still goes through
+    # SQLAlchemy. Both must leave the same text in the file, or ORDER BY ts and reads would differ between them.
+    assert repo.append_path == ("sqlite3" if backend == "sqlite" else "sqlalchemy")
+    game = await _game(repo)
+    at = datetime(2026, 11, 22, 7, 30, 1, 5, tzinfo=timezone(timedelta(hours=3)))
+    fast = await repo.append_events(game.id, [NewEvent("a", {"é": [1, None]}, ts=at)], expected_next_seq=1)
+    slow = await repo.append_events(
+        game.id, [NewEvent("b", {"é": [1, None]}, ts=at)], expected_next_seq=2, status=GameStatus.RUNNING
+    )
+    assert await repo.load_events(game.id) == fast + slow
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT ts, payload, fence FROM game_events ORDER BY seq"))).all()
+    assert len(rows) == 2
+    assert rows[0] == rows[1]

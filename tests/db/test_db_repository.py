@@ -256,12 +256,14 @@ async def test_fleet_health_in_one_batch(repo: Repository) -> None:
             DeviceHealth("dev-b", clock_uncertainty_us=50.0, one_way_us=400.0),
             DeviceHealth("dev-a", online=True, rssi=-71),
             DeviceHealth("dev-c"),
+            DeviceHealth("dev-d", clock_uncertainty_us=70.0, one_way_us=300.0),  # same shape as dev-b, but new
         ]
     )
-    assert [d.id for d in rows] == ["dev-b", "dev-a", "dev-c"]
+    assert [d.id for d in rows] == ["dev-b", "dev-a", "dev-c", "dev-d"]
+    assert (rows[3].online, rows[3].clock_uncertainty_us, rows[3].one_way_us) == (False, 70.0, 300.0)
     assert (rows[0].fw, rows[0].online, rows[0].clock_uncertainty_us) == ("0.9", True, 50.0)
     assert (rows[1].online, rows[1].rssi) == (True, -71)
-    assert [d.id for d in await repo.list_devices()] == ["dev-a", "dev-b", "dev-c"]
+    assert [d.id for d in await repo.list_devices()] == ["dev-a", "dev-b", "dev-c", "dev-d"]
     assert await repo.record_devices_health([]) == []
 
 

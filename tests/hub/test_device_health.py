@@ -174,3 +174,17 @@ async def test_health_writes_wait_while_a_game_is_armed_but_not_for_long(rig: Ri
     written = service.counters["health_written"]
     await service.wait_for(lambda: service.counters["health_written"] > written, timeout=15)
     assert service.counters["health_deferred"] - deferred_at_arm >= HEALTH_MAX_DEFERRALS
+
+
+async def test_a_stopped_simulated_buzzer_says_it_is_offline(rig: Rig) -> None:
+    # A clean disconnect suppresses the Will; without its own "offline" a stopped buzzer stayed online on the page.
+    buzzer = VirtualBuzzer("bz-stop", rig.login("bz-stop", Role.DEVICE), root=rig.root, boot=1)
+    task = asyncio.create_task(buzzer.run())
+    await rig.statuses_recorded(1)
+    assert (await rig.device("bz-stop")).online is True
+    recorded = rig.hub.service.counters["status_recorded"]
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await rig.statuses_recorded(recorded + 1)
+    assert (await rig.device("bz-stop")).online is False

@@ -172,15 +172,12 @@ async def test_oversized_and_replayed_buzzes_are_refused_or_ignored_without_harm
     buzz = await a.press()
     await client.publish(topic, json.dumps(buzz), qos=1)  # QoS 1 redelivery, or a replay: the same (boot, seq)
     rt = arena.hub.service.games[arena.game_id]
-    # The copy follows the original on the same connection, well inside the 250 ms grace window, so by the
-    # ruling both are in the log.
-    await arena.hub.service.wait_for(lambda: rt.game.phase is Phase.BUZZED)
+    service = arena.hub.service
+    # The copy is dropped before the log: the log holds each (device, boot, seq) once (docs/failover.md).
+    await service.wait_for(lambda: rt.game.phase is Phase.BUZZED and service.counters["duplicate_press"] == 1)
     await arena.host.ok("judge", verdict="right")
     presses = [e.payload for e in await arena.hub.repo.load_events(arena.game_id) if e.type == "buzz.received"]
-    outcomes = sorted(p["outcome"] for p in presses)
-    assert outcomes[0] == "accepted"
-    assert len(presses) == 2
-    assert outcomes[1] in {"repeat", "duplicate", "late"}
+    assert [p["outcome"] for p in presses] == ["accepted"]
     assert dict(rt.game.scores)["red"] == rt.game.quiz.questions[0].points  # counted once
 
 

@@ -83,6 +83,36 @@ async def test_an_invalid_question_is_refused_with_a_sentence(host: httpx.AsyncC
     assert wrong_quiz.json()["detail"] == f"Quiz {other} has no question with id {qid}."
 
 
+async def _quiz_with(host: httpx.AsyncClient, *texts: str) -> tuple[int, list[int]]:
+    questions = [{"type": "buzzer", "text": text} for text in texts]
+    body = (await host.post("/api/quizzes", json={"title": "Order", "questions": questions})).json()
+    return body["id"], [q["id"] for q in body["questions"]]
+
+
+async def test_reorder_puts_every_question_in_its_new_place(host: httpx.AsyncClient) -> None:
+    quiz_id, ids = await _quiz_with(host, "a", "b", "c")
+    moved = await host.put(f"/api/quizzes/{quiz_id}/order", json={"question_ids": [ids[2], ids[0], ids[1]]})
+    assert moved.status_code == 200, moved.text
+    assert [(q["text"], q["position"]) for q in moved.json()["questions"]] == [("c", 0), ("a", 1), ("b", 2)]
+    stored = (await host.get(f"/api/quizzes/{quiz_id}")).json()["questions"]
+    assert [q["text"] for q in stored] == ["c", "a", "b"]
+
+
+async def test_a_reorder_that_does_not_name_each_question_once_changes_nothing(host: httpx.AsyncClient) -> None:
+    quiz_id, ids = await _quiz_with(host, "a", "b")
+    _, (foreign,) = await _quiz_with(host, "other")
+    for order in ([ids[1]], [ids[1], ids[0], foreign]):
+        stale = await host.put(f"/api/quizzes/{quiz_id}/order", json={"question_ids": order})
+        assert stale.status_code == 409, stale.text
+        assert "reload the quiz" in stale.json()["detail"]
+    twice = await host.put(f"/api/quizzes/{quiz_id}/order", json={"question_ids": [ids[0], ids[0]]})
+    assert twice.status_code == 422
+    assert "names a question twice" in twice.json()["detail"]
+    missing = await host.put("/api/quizzes/999999/order", json={"question_ids": ids})
+    assert missing.status_code == 404
+    assert [q["text"] for q in (await host.get(f"/api/quizzes/{quiz_id}")).json()["questions"]] == ["a", "b"]
+
+
 async def test_a_quiz_with_games_cannot_be_deleted(host: httpx.AsyncClient, repo: Repository) -> None:
     quiz_id, _ = await stored_game(repo)
     refused = await host.delete(f"/api/quizzes/{quiz_id}")

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
     from hub.db.repository import Repository
 
-PUBLIC = {"/api/health", "/api/ready", "/api/join"}
-"""Routes anyone may call: liveness, readiness, and joining a game (rate-limited instead)."""
+PUBLIC = {"/api/health", "/api/ready", "/api/join", "/api/join/qr.svg"}
+"""Routes anyone may call: liveness, readiness, joining a game (rate-limited instead) and the QR of a join code."""
 
 
 def _walk(routes: list[Any]) -> list[APIRoute]:

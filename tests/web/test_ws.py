@@ -71,7 +71,7 @@ async def web(arena: Arena, db_url: str, tmp_path: Path, request: pytest.Fixture
         fanout_url=fanout,
         broker_url=f"mqtt://{address.username}:{address.password.get_secret_value()}@{address.host}:{address.port}",
     )
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY, as serve
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
@@ -337,3 +337,45 @@ async def test_refusals(web: Web) -> None:
         assert closed.rcvd is not None
         assert closed.rcvd.code == 4429
         assert "Too many messages" in closed.rcvd.reason
+
+
+async def test_a_batch_subscriber_gets_frames_together(web: Web) -> None:
+    arena = web.arena
+    _, token = await issue_display_token(arena.hub.repo, game_id=arena.game_id, name="screen")
+    await arena.host.ok("add_team", team="t1", name="Owls")
+    async with open_client(web, token=token, subscribe={"game": arena.game_id, "batch": True}) as screen:
+        # The snapshot (state, scores; no question in the lobby) comes as one message; later frames one or batched.
+        snapshot = await screen.wait(lambda f: f["type"] == "batch")
+        assert [f["type"] for f in snapshot["frames"]] == ["state", "scores"]
+        live = await arena.host.ok("adjust", team="t1", delta=1, reason="live")
+
+        def frames() -> list[dict[str, Any]]:
+            return [g for f in screen.frames for g in (f["frames"] if f["type"] == "batch" else [f])]
+
+        await screen.wait(lambda _: any(f["type"] == "event" and f["data"]["seq"] == live["result"]["seq"]
+                                        for f in frames()))
+    async with open_client(web, token=token, subscribe={"game": arena.game_id, "batch": "yes"}) as bad:
+        closed = await bad.wait_closed()
+        assert closed.rcvd is not None
+        assert closed.rcvd.code == 4400
+
+
+async def test_a_removed_teams_open_socket_is_closed(web: Web) -> None:
+    arena = web.arena
+    team, team_token = await issue_team_token(arena.hub.repo, game_id=arena.game_id, name="Leaving")
+    _, display_token = await issue_display_token(arena.hub.repo, game_id=arena.game_id, name="screen")
+    async with (
+        open_client(web, token=team_token, subscribe={}) as player,
+        open_client(web, token=display_token, subscribe={"game": arena.game_id}) as display,
+    ):
+        await player.wait(lambda f: f["type"] == "hello")
+        await display.wait(lambda f: f["type"] == "hello")
+        # The socket's buzzer claim adds the team on the hub; removing it must end the socket (its token is dead).
+        await arena.hub.service.wait_for(lambda: team.id in arena.hub.service.games[arena.game_id].game.teams)
+        await arena.host.ok("remove_team", team=team.id)
+        closed = await player.wait_closed()
+        assert closed.rcvd is not None
+        assert closed.rcvd.code == 4403
+        assert "removed your team" in closed.rcvd.reason
+        await display.wait(is_event("team_removed", team=team.id))
+        assert display.closed is None  # only the removed team's sockets end

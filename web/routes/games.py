@@ -42,7 +42,7 @@ from web.routes.deps import GameId, HubDep, RepoDep, get_game_or_404, latest, re
 if TYPE_CHECKING:
     from hub.db.models import Game
 
-__all__ = ["game_public", "join_url", "router"]
+__all__ = ["game_public", "join_qr_svg", "join_url", "router"]
 
 router = APIRouter(prefix="/api/games", tags=["games"])
 
@@ -134,9 +134,14 @@ async def join_qr(request: Request, viewer: DisplayDep, repo: RepoDep, game_id: 
     """The join link as a QR code (SVG, made on the server; no third-party service sees the code)."""
     require_game_access(viewer, game_id)
     game = await get_game_or_404(repo, game_id)
-    qr = segno.make(join_url(request, game.join_code), error="m")
+    return join_qr_svg(request, game.join_code)
+
+
+def join_qr_svg(request: Request, code: str) -> Response:
+    """The join link for ``code`` as an SVG QR code."""
+    qr = segno.make(join_url(request, code), error="m")
     out = io.BytesIO()
-    qr.save(out, kind="svg", scale=8, border=2, xmldecl=False, title=f"Join with code {game.join_code}")
+    qr.save(out, kind="svg", scale=8, border=2, xmldecl=False, title=f"Join with code {code}")
     return Response(out.getvalue(), media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=60"})
 
 

@@ -18,7 +18,10 @@ __all__ = ["PAGES", "STATIC_DIR", "install_pages", "router"]
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 PAGES: dict[str, str] = {
-    "/": "host.html",  # host console (local login, games, show/arm/judge, buzz order, scoreboard)
+    "/": "host.html",  # host console: start a game, run it, buzz order, timers, scores, teams, buzzer health
+    "/editor": "editor.html",  # quiz editor: quizzes and questions of every type, import and export
+    "/devices": "devices.html",  # buzzers: unpaired ones as they connect, identify, pair, press-to-pair
+    "/login": "login.html",  # local login form, and the identity provider's button when OIDC is configured
     "/screen": "screen.html",  # big screen: question, winner with the gap, scoreboard
     "/play": "play.html",  # team page: join by code, buzz button
     "/join": "play.html",  # the join link (``join_url``) that the QR code encodes

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, File, Form, Query, Response, UploadFile, st
 
 from hub.db.errors import RepositoryError
 from hub.db.schemas import QuestionCreate, QuestionPublic, QuizCreate, QuizPublic, QuizUpdate
-from web.api_models import QuizDetail, RoundPublic
+from web.api_models import QuestionOrder, QuizDetail, RoundPublic
 from web.auth import HostDep  # noqa: TC001 - FastAPI resolves annotations at runtime
 from web.routes.deps import DbId, RepoDep, refuse, repository_error
 from web.routes.quiz_formats import (
@@ -119,6 +119,16 @@ async def replace_question(
     except RepositoryError as exc:
         raise repository_error(exc) from None
     return QuestionPublic.model_validate(row)
+
+
+@router.put("/{quiz_id}/order")
+async def reorder_questions(_host: HostDep, repo: RepoDep, quiz_id: DbId, order: QuestionOrder) -> QuizDetail:
+    """Put the quiz's questions in a new play order, all at once; 409 unless it names each question once."""
+    try:
+        await repo.reorder_questions(quiz_id, order.question_ids)
+    except RepositoryError as exc:
+        raise repository_error(exc) from None
+    return await _detail(repo, quiz_id)
 
 
 @router.delete("/{quiz_id}/questions/{question_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -30,9 +30,11 @@ export function fill(node, ...children) {
 export const $ = (selector) => document.querySelector(selector);
 
 export class ApiError extends Error {
-  constructor(status, message) {
+  /** `body`: the refusal's JSON, e.g. a 422's `errors` list with each problem's field path. */
+  constructor(status, message, body = null) {
     super(message);
     this.status = status;
+    this.body = body;
   }
 }
 
@@ -59,7 +61,7 @@ export async function api(method, path, body = undefined, auth = {}) {
     let message = `${response.status} ${response.statusText}`;
     if (doc && typeof doc.detail === "string") message = doc.detail;
     else if (doc && Array.isArray(doc.detail)) message = doc.detail.map((d) => d.msg).join("; ");
-    throw new ApiError(response.status, message);
+    throw new ApiError(response.status, message, doc);
   }
   return doc;
 }
