@@ -46,12 +46,31 @@ async def test_a_bad_login_shows_the_servers_sentence_then_next_brings_the_host_
     await expect(page).to_have_url(server.url("/?game=none"))
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/steal", "//evil.example/steal", "/\\evil.example"])
+# Each ?next= names another site once the browser resolves it (it drops tabs and newlines and reads a backslash as a
+# slash), or is not a web page at all: the login page sends the visitor to this site's start page instead.
+OFF_SITE = {
+    "absolute": "https://evil.example/steal",
+    "scheme_relative": "//evil.example/steal",
+    "backslash": "/\\evil.example",
+    "backslash_encoded": "/%5Cevil.example",
+    "tab": "/%09/evil.example",
+    "newline": "/%0A/evil.example",
+    "carriage_return": "/%0D/evil.example",
+    "dot_segment": "/.//evil.example",  # same origin as a URL, but its path "//evil.example" is another site
+    "javascript": "javascript:alert(1)",
+}
+
+
+@pytest.mark.parametrize("target", OFF_SITE.values(), ids=OFF_SITE.keys())
 async def test_next_never_leaves_the_site(server: Server, ui: UI, target: str) -> None:
     page = await ui.page(path=f"/login?next={target}")
     await page.fill("#login-name", server.admin)
     await page.fill("#login-password", PASSWORD)
     await page.click("#login-form button[type=submit]")
+    await expect(page).to_have_url(server.url("/"))
+    await expect(page.locator("#start-form")).to_be_visible()
+    # Signed in already, the login page forwards at once: through the same check.
+    await page.goto(server.url(f"/login?next={target}"))
     await expect(page).to_have_url(server.url("/"))
     await expect(page.locator("#start-form")).to_be_visible()
 

@@ -2,11 +2,28 @@
 // CSRF token that changes need. A visitor without a session is sent to /login, which brings them back here.
 import { api, ApiError } from "/static/common.js";
 
-/** The path /login should return to: only this site's own paths (anything else would make it an open redirect). */
+/** Where safeNext sends a visitor whose ?next= is missing or not on this site. */
+export const DEFAULT_PAGE = "/";
+
+/**
+ * The path /login should return to: only this site's own pages (anything else would make it an open redirect).
+ * The value is resolved as the browser will resolve it when navigating (it drops tabs and newlines and reads a
+ * backslash as a slash), so "/<tab>/evil.example" and "/<backslash>evil.example" are seen for the other site they
+ * name. Returns path + query + fragment of a same-origin URL; anything else gives DEFAULT_PAGE. Every page that
+ * follows a ?next= uses this one function.
+ */
 export function safeNext(value) {
-  const path = String(value ?? "");
-  if (path.startsWith("/") && !path.startsWith("//") && !path.startsWith("/\\")) return path;
-  return "/";
+  if (typeof value !== "string" || value === "") return DEFAULT_PAGE;
+  let url;
+  try {
+    url = new URL(value, location.origin);
+  } catch {
+    return DEFAULT_PAGE;
+  }
+  if (url.origin !== location.origin) return DEFAULT_PAGE;
+  const path = url.pathname + url.search + url.hash;
+  // "/.//evil.example" is same-origin, but its pathname "//evil.example" would leave the site once navigated to.
+  return path.startsWith("/") && !path.startsWith("//") ? path : DEFAULT_PAGE;
 }
 
 /** Send the browser to the login page, to come back to the current page afterwards. */
