@@ -154,7 +154,7 @@ Micros = Annotated[int, Field(strict=True, ge=0, le=_I64_MAX)]
 Seq = Annotated[int, Field(strict=True, ge=0, le=_I64_MAX)]
 Points = Annotated[int, Field(strict=True, ge=-1_000_000, le=1_000_000)]
 TeamIds = Annotated[tuple[Id, ...], Field(max_length=256), _UNIQUE, AfterValidator(_unique)]
-Phase = Literal["lobby", "question", "armed", "buzzed", "judged", "revealed", "paused", "finished"]
+Phase = Literal["lobby", "question", "armed", "buzzed", "closed", "judged", "revealed", "paused", "finished", "error"]
 QuestionType = Literal["buzzer", "multiple_choice", "true_false", "estimate", "open_text"]
 
 

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 from broker.credentials import Role
+from hub import wire
+from hub.core.model import QuestionKind
 from hub.core.transitions import Phase
+from hub.messages import Phase as WirePhase
 from hub.mqttclient import make_client
 from hub.topics import TopicKind, Topics
 from tests.contract.contract_support import schema_errors
@@ -89,3 +92,32 @@ async def test_every_published_payload_matches_its_schema(arena: Arena) -> None:
                 TopicKind.GAME_BUZZERS, TopicKind.GAME_REPLIES, TopicKind.DEVICE_CMD, TopicKind.DEVICE_SYNC,
                 TopicKind.DEVICE_STATUS, TopicKind.HUB_STATUS, TopicKind.DEVICE_BUZZ}
     assert expected <= kinds_seen, expected - kinds_seen
+
+
+def test_every_core_phase_goes_on_the_wire() -> None:
+    """The state machine's phases (hub.core) are the wire's: a state in any of them is published, schema-valid."""
+    assert set(get_args(WirePhase)) == {phase.value for phase in Phase}
+    for phase in Phase:
+        doc = json.loads(wire.state("g1", 1, 5, {"phase": phase.value, "paused_from": phase.value}))
+        assert doc["phase"] == phase.value
+        assert schema_errors("game-state", doc) == []
+
+
+async def test_closing_phone_answers_is_acknowledged_and_published(arena: Arena) -> None:
+    """The last team's answer closes a phone question: its command gets a reply and the retained state says closed."""
+    topics = Topics(arena.env.root)
+    await arena.host.ok("add_team", team="red", name="Red")
+    quiz = arena.hub.service.games[arena.game_id].game.quiz
+    q = next(i for i, question in enumerate(quiz.questions) if question.kind is QuestionKind.MULTIPLE_CHOICE)
+    await arena.host.ok("show", q=q)
+    await arena.host.ok("arm")
+    async with asyncio.timeout(10):
+        await arena.host.ok("answer", team="red", value=["b"])
+    watcher = make_client(arena.env.address("watcher", Role.SERVICE), identifier="watcher")
+    async with watcher, asyncio.timeout(10):
+        await watcher.subscribe(topics.game_state(arena.game_id), qos=1)
+        async for msg in watcher.messages:
+            state = json.loads(bytes(msg.payload))  # type: ignore[arg-type]
+            assert state["phase"] == "closed", state
+            assert schema_errors("game-state", state) == []
+            break
