@@ -57,7 +57,9 @@ class Settings(BaseSettings):
     login_rate_per_minute: int = Field(10, ge=1, description="Login attempts per client address and name.")
     join_rate_per_minute: int = Field(20, ge=1, description="Team joins per client address and team name.")
     log_format: Literal["text", "console", "json"] = Field("text", description="text (console is an alias) or json.")
-    metrics_token: SecretStr | None = Field(None, description="Bearer token for /metrics from outside loopback.")
+    metrics_token: SecretStr | None = Field(
+        None, description="Bearer token for /metrics; once set, every scraper must send it, loopback included."
+    )
     metrics_port: int | None = Field(None, ge=0, le=65535, description="`quizhub hub`: serve /metrics on this port.")
     metrics_host: str = Field("127.0.0.1", description="`quizhub hub`: the metrics port's bind address.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -1,13 +1,16 @@
 """The web app's Prometheus metrics and its ``/metrics`` route.
 
 ``install_metrics(app)`` adds a middleware that counts and times every HTTP request by route *template*
-(``/api/games/{game_id}``, never the raw path: one series per route, not per game), counts refused requests by
+(``/api/games/{game_id}``, never the raw path: one series per route, not per game) and by method (the standard
+ones; any other is ``OTHER``, so no label value comes from what a client sends), counts refused requests by
 reason (a 422 is a validation error, a 429 a rate limit...), reports the open WebSockets at scrape time, and serves
 ``GET /metrics`` with everything in the process's default registry: in ``quizhub serve`` that includes the hub's
 metrics (hub/metrics.py). docs/operations.md lists every metric.
 
-Who may scrape: a client on loopback that came through no proxy, or a caller with ``Authorization: Bearer`` set to
-``QUIZHUB_METRICS_TOKEN`` or to an admin or integrator credential (an API token, or an admin's session).
+Who may scrape: a caller with ``Authorization: Bearer`` set to ``QUIZHUB_METRICS_TOKEN`` or to an admin or
+integrator credential (an API token, or an admin's session); and, only while no ``QUIZHUB_METRICS_TOKEN`` is set, a
+client on loopback whose request came through no proxy. Setting the token turns that exemption off, because a
+reverse proxy on the same machine that adds no forwarding header makes every visitor look local.
 """
 
 from __future__ import annotations
@@ -61,10 +64,19 @@ _REASONS: Final = {
 }
 # Requests no route matched (a 404, a static file) share one label, so scanners cannot mint a series per path.
 _UNMATCHED: Final = "<unmatched>"
+# The server takes any token as a method; any method outside this set shares one label, so a client cannot mint a
+# series per made-up method (`FOO /`, `BAR /`...) either.
+_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_OTHER_METHOD: Final = "OTHER"
 _PROXY_HEADERS: Final = ("forwarded", "x-forwarded-for", "x-real-ip")
 _SCRAPERS: Final = frozenset({Role.ADMIN, Role.INTEGRATOR})
 
 router = APIRouter()
+
+
+def _method_of(scope: Scope) -> str:
+    method = str(scope.get("method", ""))
+    return method if method in _METHODS else _OTHER_METHOD
 
 
 def _route_of(scope: Scope) -> str:
@@ -95,7 +107,7 @@ class _HttpMetrics:
         try:
             await self.app(scope, receive, capture)
         finally:
-            method, route = str(scope.get("method", "")), _route_of(scope)
+            method, route = _method_of(scope), _route_of(scope)
             HTTP_LATENCY.labels(method, route).observe(time.perf_counter() - started)
             HTTP_REQUESTS.labels(method, route, str(code)).inc()
             if 400 <= code < 500:
@@ -124,8 +136,11 @@ class _SocketCollector:
 REGISTRY.register(_SocketCollector())
 
 
-def _on_loopback(request: Request) -> bool:
-    """A direct client on this machine. Anything a proxy forwarded is not, even when the proxy itself is local."""
+def _loopback_exempt(request: Request) -> bool:
+    """May this request scrape without credentials? Only with no metrics token configured, and only a direct client
+    on this machine: anything a proxy forwarded is not, even when the proxy itself is local."""
+    if request.app.state.settings.metrics_token is not None:
+        return False  # an operator who set the token wants it asked for; a header-less local proxy cannot bypass it
     if request.client is None or any(name in request.headers for name in _PROXY_HEADERS):
         return False
     try:
@@ -143,14 +158,14 @@ def _metrics_token_matches(request: Request) -> bool:
 
 
 _NEEDS: Final = (
-    "/metrics answers only on loopback or with 'Authorization: Bearer' and the QUIZHUB_METRICS_TOKEN, or an "
-    "admin or integrator token; see docs/operations.md."
+    "/metrics needs 'Authorization: Bearer' with the QUIZHUB_METRICS_TOKEN, or an admin or integrator token "
+    "(without a QUIZHUB_METRICS_TOKEN, a direct client on loopback needs none); see docs/operations.md."
 )
 
 
 async def may_scrape(request: Request) -> None:
     """Let the caller read ``/metrics``, or raise 401/403 with a sentence saying what to send."""
-    if _on_loopback(request) or _metrics_token_matches(request):
+    if _loopback_exempt(request) or _metrics_token_matches(request):
         return
     try:
         principal = await authenticate_connection(request)

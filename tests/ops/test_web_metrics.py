@@ -21,6 +21,7 @@ from hub.db.models import UserRole
 from hub.db.repository import Repository
 from hub.logs import REDACTED, JsonFormatter
 from hub.settings import Settings
+from web import metrics as metrics_module
 from web.app import create_app
 from web.auth import create_user, issue_integrator_token, passwords
 
@@ -60,13 +61,19 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-async def app(tmp_path: Path, template: Path) -> AsyncIterator[FastAPI]:
+def metrics_token() -> str | None:
+    """The app's QUIZHUB_METRICS_TOKEN; a test overrides this fixture for an app without one."""
+    return METRICS_TOKEN
+
+
+@pytest.fixture
+async def app(tmp_path: Path, template: Path, metrics_token: str | None) -> AsyncIterator[FastAPI]:
     db = tmp_path / "quizhub.db"
     shutil.copyfile(template, db)
     data = tmp_path / "data"
     data.mkdir()
     settings = Settings(data_dir=data, db_url=f"sqlite+aiosqlite:///{db}", login_rate_per_minute=2,
-                        metrics_token=SecretStr(METRICS_TOKEN))
+                        metrics_token=SecretStr(metrics_token) if metrics_token is not None else None)
     engine = create_engine(settings.db_url)
     app = create_app(settings)
     app.state.db_sessions = session_factory(engine)  # what the lifespan does; no broker is needed here
@@ -88,19 +95,47 @@ def samples(text: str) -> dict[str, float]:
     return out
 
 
-async def test_metrics_are_open_on_loopback_and_need_a_token_from_anywhere_else(app: FastAPI) -> None:
-    repo = Repository(app.state.db_sessions)
-    _, integrator = await issue_integrator_token(repo, name="prometheus")
-    await create_user(repo, "quinn", UserRole.QUIZMASTER, PASSWORD)
+PROXY_HEADERS = {
+    "X-Forwarded-For": "198.51.100.1",
+    "Forwarded": "for=198.51.100.1;proto=https",
+    "X-Real-IP": "198.51.100.1",
+}
 
+
+@pytest.mark.parametrize("metrics_token", [None])
+async def test_without_a_metrics_token_loopback_may_scrape_unless_a_proxy_forwarded_it(app: FastAPI) -> None:
     async with client(app) as local:
         ok = await local.get("/metrics")
         assert ok.status_code == 200
         assert ok.headers["content-type"].startswith("text/plain")
         assert "quizhub_http_requests_total" in ok.text
         # A local reverse proxy makes every visitor look local; what it forwarded is treated as remote.
-        proxied = await local.get("/metrics", headers={"X-Forwarded-For": "198.51.100.1"})
-        assert proxied.status_code == 401
+        for name, value in PROXY_HEADERS.items():
+            proxied = await local.get("/metrics", headers={name: value})
+            assert proxied.status_code == 401, name
+    async with client(app, REMOTE) as remote:
+        assert (await remote.get("/metrics")).status_code == 401
+    async with client(app, ("::1", 40000)) as local6:
+        assert (await local6.get("/metrics")).status_code == 200
+
+
+async def test_with_a_metrics_token_even_loopback_must_send_it(app: FastAPI) -> None:
+    """A reverse proxy on the same box that adds no forwarding header looks exactly like a local client; the docs
+    tell an operator behind a proxy to set the token, and once it is set nobody is exempt from it."""
+    async with client(app) as local:
+        anonymous = await local.get("/metrics")
+        assert anonymous.status_code == 401
+        assert "QUIZHUB_METRICS_TOKEN" in anonymous.json()["detail"]
+        assert (await local.get("/metrics", headers={"Authorization": "Bearer not-the-token"})).status_code == 401
+        allowed = await local.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+        assert allowed.status_code == 200
+        assert "quizhub_http_requests_total" in allowed.text
+
+
+async def test_metrics_need_the_token_or_an_admin_or_integrator_credential(app: FastAPI) -> None:
+    repo = Repository(app.state.db_sessions)
+    _, integrator = await issue_integrator_token(repo, name="prometheus")
+    await create_user(repo, "quinn", UserRole.QUIZMASTER, PASSWORD)
 
     async with client(app, REMOTE) as remote:
         anonymous = await remote.get("/metrics")
@@ -120,7 +155,7 @@ async def test_metrics_are_open_on_loopback_and_need_a_token_from_anywhere_else(
 
 async def test_requests_are_counted_by_route_template_and_refusals_by_reason(app: FastAPI) -> None:
     game_id = "g" + uuid.uuid4().hex[:10]
-    async with client(app) as local:
+    async with client(app, headers={"Authorization": f"Bearer {METRICS_TOKEN}"}) as local:
         before = samples((await local.get("/metrics")).text)
         assert (await local.get(f"/api/games/{game_id}")).status_code == 401
         bad = await local.post("/api/auth/login", json={"name": "someone"})  # no password: a validation error
@@ -142,6 +177,29 @@ async def test_requests_are_counted_by_route_template_and_refusals_by_reason(app
     assert moved('quizhub_web_rejected_inputs_total{reason="rate_limited"}') == 1
     assert moved('quizhub_web_rejected_inputs_total{reason="unauthenticated"}') >= 1
     assert "quizhub_web_sockets" in after
+
+
+async def test_a_made_up_http_method_is_counted_as_other_never_as_itself(app: FastAPI) -> None:
+    """Any token is a method to the server: were it a label value, each one a client sends would be a new series."""
+    made_up = "X" + uuid.uuid4().hex[:12].upper()
+    async with client(app, headers={"Authorization": f"Bearer {METRICS_TOKEN}"}) as local:
+        before = samples((await local.get("/metrics")).text)
+        answered = await local.request(made_up, "/api/auth/login")
+        assert answered.status_code == 405
+        unmatched = await local.request(made_up, f"/no-such-page-{made_up}")
+        assert unmatched.status_code == 404
+        text = (await local.get("/metrics")).text
+    after = samples(text)
+
+    assert made_up not in text
+    key = 'quizhub_http_requests_total{method="OTHER",route="%s",status="%d"}'
+    assert after.get(key % ("/api/auth/login", 405), 0.0) - before.get(key % ("/api/auth/login", 405), 0.0) == 1
+    assert after.get(key % ("<unmatched>", 404), 0.0) - before.get(key % ("<unmatched>", 404), 0.0) == 1
+    methods = {k.split('method="')[1].split('"')[0] for k in after if k.startswith("quizhub_http_requests_total{")}
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER"}
+    # Methods are case-sensitive: a server hands "get" on as it came (httpx would upper-case it, so no request here).
+    assert metrics_module._method_of({"type": "http", "method": "get"}) == "OTHER"
+    assert metrics_module._method_of({"type": "http", "method": "PATCH"}) == "PATCH"
 
 
 @pytest.fixture
