@@ -10,7 +10,8 @@ hash can be derived from the other, and `quizhub mosquitto-config` must be able 
 external Mosquitto long after the secret was shown. The embedded broker never reads it (docs/broker.md says why).
 
 The file is re-read when it changes on disk, so `quizhub credentials add` in another process takes effect at the
-next CONNECT without restarting the broker. Writes are atomic (temp file + rename) under an advisory lock.
+next CONNECT without restarting the broker. Writes are atomic (`broker.atomic_write`: temp file + rename, mode 0600)
+under an advisory lock.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from broker.atomic_write import write_atomically
 from broker.errors import CredentialExistsError
 
 if TYPE_CHECKING:
@@ -213,13 +215,7 @@ class CredentialStore:
             "version": _FILE_VERSION,
             "credentials": {name: self._stored(entry) for name, entry in sorted(self._entries.items())},
         }
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, indent=2)
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(self.path)
+        write_atomically(self.path, json.dumps(doc, indent=2), 0o600)
         self._stamp = self._file_stamp()
 
     # -- public API ----------------------------------------------------------------------------------------------

@@ -10,17 +10,23 @@ embedded broker. Mosquitto's `pattern` lines (`%u`, `%c`) are not used: they app
 Two rules are bound to the login name on Mosquitto where the embedded broker binds them to the client id, because
 Mosquitto cannot tie a client id to a login: a host reads the replies for the client id equal to its login name,
 and a device may connect with any client id (its topics still follow its login, so it can only publish as itself).
+
+Names and hashes are read back from `credentials.json`, which may have been edited by hand or written by an older
+Quizhub, so each is checked again before it is written (a newline in a name would be ACL lines of its own): a name
+with `broker.credentials.validate_name`, a hash against the exact `$7$` form. One bad entry refuses the whole export
+with a sentence naming it (StoredLoginError); nothing is written.
 """
 
 from __future__ import annotations
 
-import os
+import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from broker.acl import Acl, Principal
-from broker.credentials import Role
+from broker.atomic_write import write_atomically
+from broker.credentials import Role, validate_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -34,6 +40,7 @@ __all__ = [
     "MosquittoFiles",
     "MosquittoOptions",
     "SkippedLogin",
+    "StoredLoginError",
     "acl_text",
     "export",
     "render",
@@ -45,6 +52,10 @@ PASSWD_FILE = "passwd"  # noqa: S105 - a file name, not a password
 ACL_FILE = "acl"
 # Room for the fixed header, topic name and packet id on top of the payload cap (Mosquitto caps whole packets).
 _PACKET_ROOM = 1024
+# Exactly what `broker.credentials.mosquitto_hash` writes and Mosquitto 2 accepts: `$7$`, the iteration count, a
+# 12-byte salt (16 base64 characters; Mosquitto drops a login whose salt has any other length) and a 64-byte
+# PBKDF2-SHA512 (88 base64 characters). Nothing else from the store may reach the password file.
+_MOSQUITTO_HASH_RE = re.compile(r"\$7\$[1-9][0-9]{0,8}\$[A-Za-z0-9+/]{16}\$[A-Za-z0-9+/]{86}==")
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,33 @@ class MosquittoFiles:
     skipped: tuple[SkippedLogin, ...]
 
 
+class StoredLoginError(ValueError):
+    """A stored login that no Quizhub command would have written (a hand-edited, damaged or foreign credential
+    file). The files are not written at all: such a name or hash could add lines to Mosquitto's passwd or acl."""
+
+
+def _check_stored(login: HashedLogin) -> None:
+    """Refuse a login whose name or hash `quizhub credentials add` could not have made (StoredLoginError)."""
+    refusing = "refusing to write Mosquitto's files: the credential store (credentials.json in the data dir)"
+    try:
+        validate_name(login.name)
+    except ValueError as exc:
+        raise StoredLoginError(
+            f"{refusing} holds a {login.role.value} login whose name `quizhub credentials add` would refuse "
+            f"({exc}). The file was edited by hand or is damaged, and such a name could add lines to Mosquitto's "
+            "passwd or acl file. Delete that entry from credentials.json or restore the file from a backup, "
+            "then run this command again"
+        ) from None
+    if login.mosquitto is not None and not _MOSQUITTO_HASH_RE.fullmatch(login.mosquitto):
+        raise StoredLoginError(
+            f"{refusing} holds a Mosquitto hash for login {login.name!r} that is not a `$7$` PBKDF2-SHA512 hash "
+            "as Quizhub writes it ($7$ITERATIONS$SALT$HASH: a 12-byte salt and a 64-byte hash, in base64). The "
+            f"file was edited by hand or is damaged. Issue the login again (`quizhub credentials remove "
+            f"{login.name}`, then `quizhub credentials add {login.name} --role {login.role.value}`), give the new "
+            "password to that client, then run this command again"
+        )
+
+
 def _skip_reason(login: HashedLogin) -> str | None:
     if ":" in login.name:
         # Mosquitto splits a password-file line at the first ':'; such a name can never log in there.
@@ -138,6 +176,7 @@ def acl_text(topic_root: str, logins: Iterable[tuple[str, Role]]) -> str:
         *_rule_lines(acl, None, Role.INTEGRATOR),
     ]
     for name, role in logins:
+        validate_name(name)  # a name with a newline would be ACL lines of its own; render() says what to do
         lines += ["", f"# {role.value}", f"user {name}", *_rule_lines(acl, name, role)]
     return "\n".join(lines) + "\n"
 
@@ -172,7 +211,14 @@ def _conf_text(options: MosquittoOptions, files_dir: PurePosixPath) -> str:
 
 
 def render(logins: Sequence[HashedLogin], options: MosquittoOptions, files_dir: PurePosixPath) -> MosquittoFiles:
-    """The three files for `logins` (stored logins only: `quizhub serve`'s in-memory ones do not exist elsewhere)."""
+    """The three files for `logins` (stored logins only: `quizhub serve`'s in-memory ones do not exist elsewhere).
+
+    Each login is checked again as `quizhub credentials add` checks a new one (StoredLoginError, nothing written):
+    the names and hashes come from a file that may have been edited since. Logins Mosquitto cannot take (a ':' in
+    the name, no `$7$` hash yet) are left out and named in `skipped`.
+    """
+    for login in logins:
+        _check_stored(login)
     kept: list[HashedLogin] = []
     skipped: list[SkippedLogin] = []
     for login in logins:
@@ -189,16 +235,6 @@ def render(logins: Sequence[HashedLogin], options: MosquittoOptions, files_dir: 
     )
 
 
-def _write_atomically(path: Path, text: str, mode: int) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
-
-
 def write_files(directory: Path, files: MosquittoFiles, *, persistence_dir: Path | None = None) -> None:
     """Write the three files into `directory` (created if missing), each replaced atomically so a broker
     reloading on SIGHUP never reads half a file. The password and ACL files are 0600 (Mosquitto 2.0.16+ warns
@@ -206,9 +242,9 @@ def write_files(directory: Path, files: MosquittoFiles, *, persistence_dir: Path
     directory.mkdir(parents=True, exist_ok=True)
     if persistence_dir is not None:
         persistence_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomically(directory / PASSWD_FILE, files.passwd, 0o600)
-    _write_atomically(directory / ACL_FILE, files.acl, 0o600)
-    _write_atomically(directory / CONF_FILE, files.conf, 0o644)
+    write_atomically(directory / PASSWD_FILE, files.passwd, 0o600)
+    write_atomically(directory / ACL_FILE, files.acl, 0o600)
+    write_atomically(directory / CONF_FILE, files.conf, 0o644)
 
 
 def export(logins: Sequence[HashedLogin], directory: Path, options: MosquittoOptions) -> MosquittoFiles:

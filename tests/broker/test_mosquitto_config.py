@@ -10,13 +10,17 @@ import json
 import stat
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from broker.acl import Acl, Principal
 from broker.credentials import CredentialStore, HashedLogin, Role, mosquitto_hash
-from broker.mosquitto_config import MosquittoOptions, acl_text, export
+from broker.mosquitto_config import MosquittoOptions, StoredLoginError, acl_text, export
 from web.cli import main
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 ROOT = "qh"
 LOGINS = {"svc": Role.SERVICE, "dev1": Role.DEVICE, "dev2": Role.DEVICE, "integ": Role.INTEGRATOR,
@@ -256,8 +260,89 @@ def test_bad_options_are_one_sentence_and_exit_2(
 
 def test_export_is_pure_of_the_store(tmp_path: Path) -> None:
     """The rendering takes plain values (no store needed): what docker-compose tooling can call directly."""
-    files = export([HashedLogin("hub", Role.SERVICE, "$7$101$c2FsdA==$aGFzaA==")], tmp_path / "o",
+    hashed = mosquitto_hash("pw", b"0123456789ab")
+    files = export([HashedLogin("hub", Role.SERVICE, hashed)], tmp_path / "o",
                    MosquittoOptions(port=1999, bind="127.0.0.1"))
-    assert files.passwd == "hub:$7$101$c2FsdA==$aGFzaA==\n"
+    assert files.passwd == f"hub:{hashed}\n"
     assert "listener 1999 127.0.0.1" in files.conf
     assert (tmp_path / "o" / "data").is_dir()
+
+
+# -- a tampered or foreign credentials.json -------------------------------------------------------------------------
+
+def _tamper(path: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    doc = json.loads(path.read_text())
+    edit(doc["credentials"])
+    path.write_text(json.dumps(doc))
+
+
+def _export_twice(tmp_path: Path, edit: Callable[[dict[str, Any]], None], capsys: pytest.CaptureFixture[str]) -> str:
+    """Export a good store, tamper with it, export again: the second run must refuse and leave the files alone."""
+    data, out = tmp_path / "data", tmp_path / "mosq"
+    store = CredentialStore(data / "credentials.json")
+    store.add("quizhub-hub", Role.SERVICE)
+    store.add("bz-1", Role.DEVICE)
+    with pytest.raises(SystemExit) as exited:
+        main(["mosquitto-config", str(out), "--data-dir", str(data)])
+    assert exited.value.code == 0, capsys.readouterr().err
+    before = {name: (out / name).read_bytes() for name in ("passwd", "acl", "mosquitto.conf")}
+    listing = sorted(p.name for p in out.iterdir())
+    capsys.readouterr()
+    _tamper(data / "credentials.json", edit)
+    with pytest.raises(SystemExit) as exited:
+        main(["mosquitto-config", str(out), "--data-dir", str(data)])
+    assert exited.value.code == 2
+    assert {name: (out / name).read_bytes() for name in before} == before  # nothing written
+    assert sorted(p.name for p in out.iterdir()) == listing  # no temp file left either
+    err = capsys.readouterr().err
+    assert err.startswith("quizhub: refusing to write Mosquitto's files"), err
+    assert len(err.strip().splitlines()) == 1, err
+    return err
+
+
+def test_a_login_name_with_a_newline_cannot_inject_acl_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    evil = "bz-1\ntopic readwrite #"
+
+    def rename(creds: dict[str, Any]) -> None:
+        creds[evil] = creds.pop("bz-1")
+
+    err = _export_twice(tmp_path, rename, capsys)
+    assert repr(evil) in err  # the entry is named, its newline shown escaped
+    assert "device login" in err
+    assert "Delete that entry from credentials.json or restore the file from a backup" in err
+
+
+@pytest.mark.parametrize(
+    ("bad", "why"),
+    [
+        (lambda h: h + "\nroot:" + h, "a newline: a second passwd line"),
+        (lambda h: h + "\n", "a trailing newline"),
+        (lambda h: "$6$" + h[3:], "not the $7$ scheme"),
+        (lambda h: "$7$101$c2FsdA==$" + h.rsplit("$", 1)[1], "a 4-byte salt, which Mosquitto drops"),
+        (lambda h: h[:-4] + "==", "a truncated hash"),
+        (lambda h: h.replace("$", ":", 1), "a ':' (the passwd separator)"),
+        (lambda h: "$7$0$" + h.split("$", 3)[3], "zero iterations"),
+    ],
+)
+def test_a_hash_that_quizhub_did_not_write_is_refused_with_what_to_do(
+    bad: Callable[[str], str], why: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def corrupt(creds: dict[str, Any]) -> None:
+        creds["bz-1"]["mosquitto"] = bad(creds["bz-1"]["mosquitto"])
+
+    err = _export_twice(tmp_path, corrupt, capsys)
+    assert "Mosquitto hash for login 'bz-1'" in err, why
+    assert "quizhub credentials remove bz-1" in err
+    assert "quizhub credentials add bz-1 --role device" in err
+
+
+def test_render_and_acl_text_check_names_themselves() -> None:
+    hashed = mosquitto_hash("pw", b"0123456789ab")
+    with pytest.raises(StoredLoginError, match="would refuse"):
+        export([HashedLogin("a\nuser b", Role.DEVICE, hashed)], Path("/nonexistent/never-written"),
+               MosquittoOptions())
+    with pytest.raises(ValueError, match="is not allowed"):
+        acl_text(ROOT, [("ok\ntopic readwrite #", Role.INTEGRATOR)])
+    assert "user ok" in acl_text(ROOT, [("ok", Role.INTEGRATOR)])
