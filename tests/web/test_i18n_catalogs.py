@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from hub.core.transitions import Phase
 from web.routes.pages import STATIC_DIR
 
 LOCALES = STATIC_DIR / "locales"
@@ -18,6 +19,10 @@ PLURAL_FORMS = {"zero", "one", "two", "few", "many", "other"}
 
 _HTML_KEY = re.compile(r'data-i18n(?:-[a-z-]+)?="([^"]+)"')
 _JS_KEY = re.compile(r"""\bt\(\s*["']([^"']+)["']""")
+_PHASE_MAP = re.compile(r"const PHASE_KEYS = \{(.*?)\};", re.DOTALL)
+_PHASE_ENTRY = re.compile(r"""(\w+):\s*["'](\w+)["']""")
+# The pages that show the game's phase, each from its own catalog's phase_<phase> keys.
+PHASE_PAGES = ("host", "play", "screen")
 
 
 def _catalog(name: str, lang: str) -> dict[str, object]:
@@ -72,3 +77,28 @@ def test_every_key_a_page_uses_is_translated(page: str) -> None:
 def test_the_catalogs_exist_for_common_text() -> None:
     assert {"common"} <= set(_catalog_names())
     assert _catalog("common", "ru")["language"] == "Язык"
+
+
+def test_the_phase_pages_are_the_pages_that_show_a_phase() -> None:
+    """A page whose JS names a phase_ key is in PHASE_PAGES, so the test below covers it."""
+    showing = sorted(path.stem for path in STATIC_DIR.glob("*.js") if "phase_" in path.read_text(encoding="utf-8"))
+    assert showing == sorted(PHASE_PAGES)
+
+
+@pytest.mark.parametrize("page", PHASE_PAGES)
+@pytest.mark.parametrize("lang", LANGS)
+def test_every_phase_the_hub_has_is_translated(page: str, lang: str) -> None:
+    """Every phase of the game's state machine (the hub publishes each one) has text, never the raw phase_ key."""
+    catalog = _catalog(page, lang)
+    assert sorted(f"phase_{phase.value}" for phase in Phase if f"phase_{phase.value}" not in catalog) == []
+
+
+@pytest.mark.parametrize("page", PHASE_PAGES)
+def test_a_page_turns_every_phase_into_its_key(page: str) -> None:
+    """A page either builds the key as phase_<phase>, or maps phases to keys and then maps every phase."""
+    text = (STATIC_DIR / f"{page}.js").read_text(encoding="utf-8")
+    found = _PHASE_MAP.search(text)
+    if found is None:
+        assert "t(`phase_${" in text, f"{page}.js neither has PHASE_KEYS nor builds phase_<phase>"
+    else:
+        assert dict(_PHASE_ENTRY.findall(found.group(1))) == {phase.value: f"phase_{phase.value}" for phase in Phase}

@@ -26,10 +26,12 @@ const PHASE_KEYS = {
   question: "phase_question",
   armed: "phase_armed",
   buzzed: "phase_buzzed",
+  closed: "phase_closed",
   judged: "phase_judged",
   revealed: "phase_revealed",
   paused: "phase_paused",
   finished: "phase_finished",
+  error: "phase_error",
 };
 const DEVICE_POLL_MS = 5000; // health changes arrive as database writes, not as game events
 
