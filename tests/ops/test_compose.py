@@ -3,12 +3,19 @@
 
 from __future__ import annotations
 
+import getpass
 import json
+import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from broker.credentials import CredentialStore, Role
+from broker.mosquitto_config import CONF_FILE, MosquittoOptions, export
+from tests.services import free_port, tcp_reachable
 
 REPO = Path(__file__).resolve().parents[2]
 REQUIRED = {
@@ -123,3 +130,57 @@ def test_caddy_balances_both_replicas_hides_metrics_and_the_image_installs_the_p
     assert "FROM python:3.11-slim" in dockerfile
     assert "pip install ." in dockerfile
     assert 'ENTRYPOINT ["quizhub"]' in dockerfile
+
+
+def test_the_mosquitto_healthcheck_needs_no_secret(config: dict[str, Any]) -> None:
+    mosquitto = config["services"]["mosquitto"]
+    check = " ".join(mosquitto["healthcheck"]["test"])
+    assert "mosquitto_sub" in check
+    for flag in (" -P ", " -u ", "--pw", "--username"):
+        assert flag not in check, f"the healthcheck passes a login ({flag.strip()})"
+    rendered = json.dumps(mosquitto)
+    for name, value in REQUIRED.items():
+        assert value not in rendered, f"{name} reaches the mosquitto service (ps / docker inspect would show it)"
+    # Still required: the hubs and the web replicas need their logins, and compose still names a missing one.
+    hub_url = config["services"]["hub-1"]["environment"]["QUIZHUB_BROKER_URL"]
+    assert REQUIRED["QUIZHUB_HUB_MQTT_PASSWORD"] in hub_url
+
+
+def _healthcheck_shell(config: dict[str, Any], port: int) -> str:
+    kind, command = config["services"]["mosquitto"]["healthcheck"]["test"]
+    assert kind == "CMD-SHELL"
+    assert " -p 1883 " in command
+    return str(command).replace(" -p 1883 ", f" -p {port} ")
+
+
+@pytest.mark.mosquitto
+def test_the_mosquitto_healthcheck_passes_on_the_generated_config_and_fails_without_a_broker(
+    config: dict[str, Any], tmp_path: Path
+) -> None:
+    """The compose healthcheck's own command line, run against a real Mosquitto on `quizhub mosquitto-config`'s
+    files (on a free port instead of 1883), then against that port with the broker gone."""
+    if shutil.which("mosquitto_sub") is None:
+        pytest.fail("mosquitto_sub is missing: apt-get install mosquitto-clients")
+    store = CredentialStore(tmp_path / "data" / "credentials.json")
+    store.add("quizhub-hub", Role.SERVICE)
+    port = free_port()
+    out = tmp_path / "mosquitto"
+    export(store.hashed_logins(), out, MosquittoOptions(port=port, bind="127.0.0.1"))
+    conf = out / "test.conf"
+    conf.write_text((out / CONF_FILE).read_text() + f"user {getpass.getuser()}\n")
+    check = _healthcheck_shell(config, port)
+    proc = subprocess.Popen([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(conf)],
+                            stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while not tcp_reachable("127.0.0.1", port):  # polling a condition (listening), not waiting on time
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "mosquitto did not listen within 10 s"
+            time.sleep(0.02)
+        healthy = subprocess.run(["sh", "-c", check], capture_output=True, text=True, timeout=30, check=False)
+        assert healthy.returncode == 0, healthy
+    finally:
+        proc.terminate()
+        proc.wait(5)
+    down = subprocess.run(["sh", "-c", check], capture_output=True, text=True, timeout=30, check=False)
+    assert down.returncode != 0, "the healthcheck passed with no broker listening"
