@@ -57,7 +57,9 @@ def _add_web_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     web.add_argument("--host", default=sup, help="bind address, default 0.0.0.0 (QUIZHUB_HOST)")
     web.add_argument("--port", "--http-port", dest="http_port", type=int, default=sup,
                      help="web port, default 8000 (QUIZHUB_HTTP_PORT)")
-    web.add_argument("--broker-url", default=sup, help="broker mqtt://user:pass@host:port with a service login")
+    web.add_argument("--broker-url", default=sup,
+                     help="broker mqtt://user:pass@host:port with a service login; prefer QUIZHUB_BROKER_URL, "
+                          "which keeps the password out of `ps`")
     web.add_argument("--db-url", default=sup, help="database URL; empty = SQLite in the data dir (QUIZHUB_DB_URL)")
     web.add_argument("--fanout-url", default=sup, help="memory:// or redis://host:port/db (QUIZHUB_FANOUT_URL)")
     web.add_argument("--topic-root", default=sup, help="MQTT topic root, default quizhub")
@@ -74,7 +76,8 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list of su
     serve.add_argument("--http-port", type=int, default=sup, help="web port, default 8000 (QUIZHUB_HTTP_PORT)")
     serve.add_argument("--db-url", default=sup, help="database URL; empty = SQLite in the data dir (QUIZHUB_DB_URL)")
     serve.add_argument(
-        "--broker-url", default=sup, help="external broker mqtt://user:pass@host:port; empty = embedded"
+        "--broker-url", default=sup,
+        help="external broker mqtt://user:pass@host:port; empty = embedded (QUIZHUB_BROKER_URL keeps it out of `ps`)"
     )
     serve.add_argument("--demo", action="store_true", default=sup, help="load the demo quiz and simulated buzzers")
 
@@ -86,7 +89,8 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list of su
     _add_common(hub)
     hub.add_argument("--db-url", default=sup, help="database URL; empty = SQLite in the data dir (QUIZHUB_DB_URL)")
     hub.add_argument("--broker-url", default=sup, required=False,
-                     help="broker mqtt://user:pass@host:port with a service login (QUIZHUB_BROKER_URL)")
+                     help="broker mqtt://user:pass@host:port with a service login; prefer QUIZHUB_BROKER_URL, "
+                          "which keeps the password out of `ps`")
     hub.add_argument("--topic-root", default=sup, help="MQTT topic root, default quizhub")
     hub.add_argument("--client-id", default="quizhub-hub", help="MQTT client id (one per hub)")
     hub.add_argument("--lease-url", default=sup,
@@ -139,7 +143,8 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list of su
     sim.add_argument("--loss", type=float, default=0.0, help="fraction of sync replies lost")
     sim.add_argument("--seed", type=int, default=None)
     sim.add_argument("--prefix", default="sim", help="device id prefix (ids are PREFIX-01 …)")
-    sim.add_argument("--broker-url", default=sup, help="broker to use; default the local embedded one")
+    sim.add_argument("--broker-url", default=sup,
+                     help="broker to use (QUIZHUB_BROKER_URL); default the local embedded one")
     sim.add_argument("--mqtt-port", type=int, default=sup)
     sim.add_argument("--topic-root", default=sup)
     return parser
@@ -196,8 +201,8 @@ def _cmd_hub(args: argparse.Namespace) -> int:
     settings = _settings(args)
     configure_logging(settings.log_format, settings.log_level)
     if not settings.broker_url:
-        print("quizhub: `quizhub hub` needs --broker-url mqtt://user:pass@host:port (a service login)",  # noqa: T201
-              file=sys.stderr)
+        print("quizhub: `quizhub hub` needs QUIZHUB_BROKER_URL=mqtt://user:pass@host:port (a service login) in "  # noqa: T201
+              "its environment, or --broker-url (which shows the password in `ps`)", file=sys.stderr)
         return EXIT_USAGE
     try:
         address = parse_broker_url(settings.broker_url)

@@ -48,7 +48,8 @@ class WebStartError(Exception):
 def check_web_settings(settings: Settings) -> None:
     """Refuse settings a lone web process cannot run with, before anything starts (``ValueError``, a sentence)."""
     if not settings.broker_url:
-        raise ValueError("`quizhub web` needs --broker-url mqtt://user:pass@host:port (a service login)")
+        raise ValueError("`quizhub web` needs QUIZHUB_BROKER_URL=mqtt://user:pass@host:port (a service login) in its "
+                         "environment, or --broker-url (which shows the password in `ps`)")
     parse_broker_url(settings.broker_url)  # BrokerUrlError (a ValueError) names what is wrong with it
     create_broadcast(settings.fanout_url)  # UnsupportedFanoutURLError (a ValueError) names the schemes
 

@@ -12,6 +12,8 @@ import sys
 import urllib.request
 from typing import TYPE_CHECKING
 
+import pytest
+
 from tests.services import free_port
 
 if TYPE_CHECKING:
@@ -84,3 +86,23 @@ def test_credential_commands_print_the_secret_once_and_never_log_it(data_dir: Pa
     assert user.returncode == 0, user.stderr
     assert password not in user.stderr
     assert password not in user.stdout
+
+
+@pytest.mark.parametrize("command", ["hub", "web"])
+def test_the_broker_url_comes_from_the_environment_so_no_password_is_on_the_command_line(
+    command: str, data_dir: Path
+) -> None:
+    """QUIZHUB_BROKER_URL is what the docs recommend (an argv is visible in `ps`): both parts must read it. A URL
+    they cannot use, given only through the variable, must be the one they complain about; none at all must make
+    them say to set the variable."""
+    base = {k: v for k, v in _env(data_dir).items() if k != "QUIZHUB_BROKER_URL"}
+    args = [*QUIZHUB, command, "--port", "0"] if command == "web" else [*QUIZHUB, command]
+    from_env = subprocess.run(args, env={**base, "QUIZHUB_BROKER_URL": "kafka://svc:pw-in-env@broker:1883"},
+                              capture_output=True, text=True, timeout=60, check=False)
+    assert from_env.returncode == 2, from_env.stderr
+    assert "broker URL must start with mqtt:// (got kafka scheme)" in from_env.stderr
+    assert "pw-in-env" not in from_env.stderr
+    missing = subprocess.run(args, env=base, capture_output=True, text=True, timeout=60, check=False)
+    assert missing.returncode == 2, missing.stderr
+    assert f"`quizhub {command}` needs QUIZHUB_BROKER_URL=mqtt://" in missing.stderr
+    assert "--broker-url" in missing.stderr
