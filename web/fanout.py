@@ -300,7 +300,7 @@ class RedisBroadcast:
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
         if self._pubsub is not None:
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # redis-py leaves it unannotated
             self._pubsub = None
         if self._redis is not None:
             await self._redis.aclose()
