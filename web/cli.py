@@ -226,13 +226,14 @@ def _cmd_hub(args: argparse.Namespace) -> int:
 
 
 def _cmd_web(args: argparse.Namespace) -> int:
-    from web.web_only import WebPortInUseError, WebStartError, run_web  # noqa: PLC0415
+    from web.serve import HttpPortInUseError  # noqa: PLC0415
+    from web.web_only import WebStartError, run_web  # noqa: PLC0415
 
     settings = _settings(args)
     configure_logging(settings.log_format, settings.log_level)
     try:
         asyncio.run(run_web(settings))
-    except (WebPortInUseError, ValueError) as exc:
+    except (HttpPortInUseError, ValueError) as exc:
         print(f"quizhub: {exc}", file=sys.stderr)  # noqa: T201
         return EXIT_USAGE
     except WebStartError as exc:

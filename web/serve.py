@@ -32,17 +32,22 @@ log = logging.getLogger("quizhub.serve")
 
 @dataclass
 class HttpPortInUseError(Exception):
-    """The HTTP port is taken by another program: the user picks another with the flag named."""
+    """The HTTP port is taken by another program: the user picks another with the flag named, which is the command's
+    own (``--http-port`` for ``quizhub serve``, ``--port`` for ``quizhub web``). Both commands raise this one class."""
 
     port: int
     host: str
+    flag: str = "--http-port"
 
     def __str__(self) -> str:
-        return f"HTTP port {self.port} on {self.host} is already in use; choose another with --http-port"
+        return f"HTTP port {self.port} on {self.host} is already in use; choose another with {self.flag}"
 
 
-def bind_http(host: str, port: int) -> socket.socket:
-    """Bind the HTTP listening socket up front, so a busy port is one clear error before anything starts."""
+def bind_http(host: str, port: int, *, flag: str = "--http-port") -> socket.socket:
+    """Bind the HTTP listening socket up front, so a busy port is one clear error before anything starts.
+
+    Raises :class:`HttpPortInUseError` naming ``flag``, the option of the calling command that sets the port.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP named, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and without it a
     # second small WebSocket frame waits for the client's delayed ACK (about 40 ms) behind the first.
@@ -53,7 +58,7 @@ def bind_http(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise HttpPortInUseError(port, host) from None
+            raise HttpPortInUseError(port, host, flag) from None
         raise
     sock.listen(128)
     sock.setblocking(False)  # noqa: FBT003 - socket API

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -18,27 +17,14 @@ import uvicorn
 from hub.mqttclient import parse_broker_url
 from web.app import create_app
 from web.fanout import create_broadcast
-from web.serve import HttpPortInUseError, bind_http
+from web.serve import bind_http
 
 if TYPE_CHECKING:
-    import socket
-
     from hub.settings import Settings
 
-__all__ = ["WebPortInUseError", "WebStartError", "check_web_settings", "run_web"]
+__all__ = ["WebStartError", "check_web_settings", "run_web"]
 
 log = logging.getLogger("quizhub.web")
-
-
-@dataclass
-class WebPortInUseError(Exception):
-    """The web port is taken by another program: the user picks another with ``--port``."""
-
-    port: int
-    host: str
-
-    def __str__(self) -> str:
-        return f"HTTP port {self.port} on {self.host} is already in use; choose another with --port"
 
 
 class WebStartError(Exception):
@@ -54,13 +40,6 @@ def check_web_settings(settings: Settings) -> None:
     create_broadcast(settings.fanout_url)  # UnsupportedFanoutURLError (a ValueError) names the schemes
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    try:
-        return bind_http(host, port)
-    except HttpPortInUseError as exc:
-        raise WebPortInUseError(exc.port, exc.host) from None
-
-
 def _fanout_name(url: str) -> str:
     """The fan-out URL without any password, for the start-up line."""
     parts = urlsplit(url)
@@ -72,12 +51,12 @@ def _fanout_name(url: str) -> str:
 async def run_web(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM. Prints one line once the app is up (database migrated, hub client connected).
 
-    Raises :class:`WebPortInUseError` before anything starts, and :class:`WebStartError` if the app's start-up
-    (broker, database, fan-out) fails.
+    Raises :class:`web.serve.HttpPortInUseError` (naming ``--port``) before anything starts, and
+    :class:`WebStartError` if the app's start-up (broker, database, fan-out) fails.
     """
     check_web_settings(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    sock = _bind(settings.host, settings.http_port)
+    sock = bind_http(settings.host, settings.http_port, flag="--port")
     try:
         config = uvicorn.Config(create_app(settings), log_config=None, access_log=False, lifespan="on")
         server = uvicorn.Server(config)
