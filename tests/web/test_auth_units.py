@@ -9,7 +9,7 @@ import pytest
 
 from hub.db.models import UserRole
 from hub.settings import Settings
-from web.auth.oidc import map_role
+from web.auth.oidc import _safe_next, map_role
 from web.auth.principal import AuthMethod, Principal, PrincipalKind, Role
 from web.auth.ratelimit import Limit, MemoryRateLimiter, RedisRateLimiter, bucket_key, create_rate_limiter
 
@@ -40,6 +40,30 @@ class FakeClock:
 )
 def test_map_role(groups: object, expected: UserRole | None) -> None:
     assert map_role(groups, Settings()) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        "",
+        "https://evil.example/",
+        "//evil.example",
+        "/\\evil.example",
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "/\r//evil.example",
+        "javascript:alert(1)",
+        "devices",
+    ],
+)
+def test_oidc_next_refuses_anything_that_could_leave_the_site(value: str | None) -> None:
+    assert _safe_next(value) == "/"
+
+
+@pytest.mark.parametrize("value", ["/", "/devices?game=3", "/editor#q2", "/play?code=123456"])
+def test_oidc_next_keeps_same_site_paths(value: str) -> None:
+    assert _safe_next(value) == value
 
 
 def test_map_role_uses_configured_groups() -> None:

@@ -93,10 +93,15 @@ def _oidc(request: Request) -> OIDCLogin:
 
 
 def _safe_next(value: str | None) -> str:
-    # Only same-site paths: an absolute or scheme-relative URL here would make us an open redirect.
-    if value and value.startswith("/") and not value.startswith(("//", "/\\")):
-        return value
-    return "/"
+    # Only same-site paths: an absolute or scheme-relative URL here would make us an open redirect. Browsers drop
+    # tabs and newlines and read a backslash as a slash, so "/\t/evil" or "/\\evil" would leave the site: such
+    # characters are refused outright instead of relying on the redirect's percent-encoding.
+    if not value or "\\" in value or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not value.startswith("/") or value.startswith("//"):
+        return "/"
+    return value
 
 
 def _provider_unreachable(exc: Exception) -> HTTPException:
