@@ -1,5 +1,10 @@
-// Shared helpers for the Quizhub pages: DOM building (text only, never HTML from data), the REST API, and a
-// WebSocket to /ws that reconnects by itself and resumes from the last event it saw.
+// Shared helpers for the Quizhub pages: DOM building (text only, never HTML from data), the REST API, a WebSocket
+// to /ws that reconnects by itself and resumes from the last event it saw, the connection badge, a choice's text,
+// and the console pages' session start.
+// session.js imports this module too; neither uses the other's exports before the pages call them, so the cycle is
+// harmless.
+import { t } from "/static/i18n.js";
+import { logout, requireHost } from "/static/session.js";
 
 /** Build an element; children are nodes or strings (strings become text nodes, so user text is never HTML). */
 export function el(tag, attrs = {}, ...children) {
@@ -28,6 +33,52 @@ export function fill(node, ...children) {
 }
 
 export const $ = (selector) => document.querySelector(selector);
+
+/** Show or hide the element `selector` names (its `hidden` class). */
+export function show(selector, visible) {
+  $(selector).classList.toggle("hidden", !visible);
+}
+
+/**
+ * Put a GameSocket status on the page's #conn badge: class "status <status>", data-status, and the status in the
+ * page's language, followed by `detail` (a refusal's reason) when one is given.
+ */
+export function setConn(status, detail = null) {
+  const node = $("#conn");
+  node.className = `status ${status}`;
+  node.dataset.status = status;
+  node.textContent = detail ? `${t(status)}: ${detail}` : t(status);
+}
+
+/**
+ * A choice's text as shown to players: a true/false question's "True" and "False" in the page's language (the
+ * "true" and "false" keys of its catalog).
+ */
+export function choiceText(question, choice) {
+  if (question.type === "true_false" && ["True", "False"].includes(choice.text)) {
+    return t(choice.text === "True" ? "true" : "false");
+  }
+  return choice.text;
+}
+
+/**
+ * Start a console page (host console, quiz editor) for the signed-in host: name them in #who and show #logout, which
+ * ends the session. Gives {principal, csrf}; a failure is shown in #boot-error and gives null. Without a session
+ * the browser goes to /login and this never resolves.
+ */
+export async function startHostSession() {
+  let session;
+  try {
+    session = await requireHost();
+  } catch (err) {
+    $("#boot-error").textContent = err.message;
+    return null;
+  }
+  $("#who").textContent = t("signed_in_as", { name: session.principal.name, role: session.principal.role });
+  show("#logout", true);
+  $("#logout").addEventListener("click", () => logout(session.csrf));
+  return session;
+}
 
 export class ApiError extends Error {
   /** `body`: the refusal's JSON, e.g. a 422's `errors` list with each problem's field path. */

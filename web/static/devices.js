@@ -1,7 +1,7 @@
 // Devices page: the buzzers the hub has seen, with their health. Unpaired ones appear as they connect; "Identify"
 // blinks one; a buzzer is paired to a team of the chosen game with a team picker, or by press-to-pair: the host
 // picks a team, and the next press of an unpaired buzzer (the hub's buzz_unpaired event on /ws) pairs that buzzer.
-import { $, api, el, fill, GameSocket } from "/static/common.js";
+import { $, api, el, fill, GameSocket, setConn, show } from "/static/common.js";
 import { initI18n, languageSwitcher, t } from "/static/i18n.js";
 import { requireHost } from "/static/session.js";
 import { healthCells, labelCells } from "/static/devicehealth.js";
@@ -21,17 +21,6 @@ const page = {
   rowErrors: new Map(), // device -> the last refusal, shown next to that buzzer
   choices: new Map(), // device -> the team picked in its row (kept across refreshes)
 };
-
-function show(id, visible) {
-  $(id).classList.toggle("hidden", !visible);
-}
-
-function setConn(status, detail) {
-  const node = $("#conn");
-  node.className = `status ${status}`;
-  node.dataset.status = status;
-  node.textContent = detail ? `${t(status)}: ${detail}` : t(status);
-}
 
 async function boot() {
   await initI18n("devices");

@@ -1,9 +1,8 @@
 // Quiz editor: list, create, rename and delete quizzes; add, edit, reorder and delete questions of every type; import
 // (Quizhub JSON, CSV, Open Trivia DB JSON) and export (JSON, CSV). Every change is a REST call with the session's CSRF
 // token, and a refusal is shown next to the field its path names (the server's 422 `errors` list).
-import { $, api, ApiError, el, fill } from "/static/common.js";
+import { $, api, ApiError, el, fill, show, startHostSession } from "/static/common.js";
 import { initI18n, languageSwitcher, t } from "/static/i18n.js";
-import { logout, requireHost } from "/static/session.js";
 
 const ui = {
   csrf: null,
@@ -29,23 +28,14 @@ const MS = 1000;
 async function boot() {
   await initI18n("editor");
   $("#lang-slot").append(languageSwitcher());
-  let session;
-  try {
-    session = await requireHost();
-  } catch (err) {
-    $("#boot-error").textContent = err.message;
-    return;
-  }
+  const session = await startHostSession();
+  if (!session) return;
   ui.csrf = session.csrf;
-  $("#who").textContent = t("signed_in_as", { name: session.principal.name, role: session.principal.role });
-  $("#logout").classList.remove("hidden");
-  $("#editor").classList.remove("hidden");
+  show("#editor", true);
   await loadList();
   const wanted = Number(new URLSearchParams(location.search).get("quiz"));
   if (wanted) await openQuiz(wanted);
 }
-
-$("#logout").addEventListener("click", () => logout(ui.csrf));
 
 // Question changes run one after another, each on the list the one before left (a fast second click must not
 // write back a question as the list showed it before the first change landed).

@@ -1,9 +1,22 @@
 // Host console: pick a quiz and start a game (or pick a running one), then run it — show, arm, judge, undo, reveal,
 // next, pause, adjust scores, add and remove teams — watching the live state, the buzz order with its gaps, the
 // timers, the scoreboard and the buzzers' health over /ws. Every change is a REST call with the session's CSRF token.
-import { $, api, ApiError, el, fill, GameSocket, renderScores, teamNames, winnerGap, formatGap } from "/static/common.js";
+import {
+  $,
+  api,
+  ApiError,
+  el,
+  fill,
+  GameSocket,
+  renderScores,
+  setConn,
+  show,
+  startHostSession,
+  teamNames,
+  winnerGap,
+  formatGap,
+} from "/static/common.js";
 import { formatNumber, initI18n, languageSwitcher, t } from "/static/i18n.js";
-import { logout, requireHost } from "/static/session.js";
 import { healthCells, labelCells } from "/static/devicehealth.js";
 
 const ui = {
@@ -35,36 +48,16 @@ const PHASE_KEYS = {
 };
 const DEVICE_POLL_MS = 5000; // health changes arrive as database writes, not as game events
 
-function show(id, visible) {
-  $(id).classList.toggle("hidden", !visible);
-}
-
-function setConn(status, detail) {
-  const node = $("#conn");
-  node.className = `status ${status}`;
-  node.dataset.status = status;
-  node.textContent = detail ? `${t(status)}: ${detail}` : t(status);
-}
-
 async function boot() {
   await initI18n("host");
   $("#lang-slot").append(languageSwitcher());
-  let session;
-  try {
-    session = await requireHost();
-  } catch (err) {
-    $("#boot-error").textContent = err.message;
-    return;
-  }
+  const session = await startHostSession();
+  if (!session) return;
   ui.csrf = session.csrf;
-  $("#who").textContent = t("signed_in_as", { name: session.principal.name, role: session.principal.role });
-  show("#logout", true);
   const wanted = new URLSearchParams(location.search).get("game");
   if (wanted) openGame(wanted);
   else listGames();
 }
-
-$("#logout").addEventListener("click", () => logout(ui.csrf));
 
 // ---------------------------------------------------------------------------------------------- games and quizzes
 

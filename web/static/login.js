@@ -1,14 +1,10 @@
 // Login: a local account's name and password, and the identity provider's button when the server has OIDC set up
 // (GET /api/auth/methods). Afterwards the browser goes back to ?next= — only a path on this site, never elsewhere.
-import { $, api, ApiError } from "/static/common.js";
+import { $, api, ApiError, show } from "/static/common.js";
 import { initI18n, languageSwitcher, t } from "/static/i18n.js";
 import { safeNext } from "/static/session.js";
 
 const next = safeNext(new URLSearchParams(location.search).get("next"));
-
-function show(id, visible) {
-  $(id).classList.toggle("hidden", !visible);
-}
 
 async function boot() {
   await initI18n("login");

@@ -3,7 +3,7 @@
 // wait, not yet, armed, buzzed, won, lost, locked, too early — or, for phone questions, the choices (multiple choice,
 // true/false) or an input (numeric, open text), answered over the socket. Only what /ws gives a team reaches this
 // page, so no answer is here before the host reveals it.
-import { $, api, ApiError, el, fill, GameSocket, renderScores, teamNames } from "/static/common.js";
+import { $, api, ApiError, choiceText, el, fill, GameSocket, renderScores, setConn, show, teamNames } from "/static/common.js";
 import { formatNumber, initI18n, languageSwitcher, t } from "/static/i18n.js";
 
 const TOKEN_KEY = "quizhub.team";
@@ -23,14 +23,8 @@ const me = {
   nextRef: 1,
 };
 
-function show(id, visible) {
-  $(id).classList.toggle("hidden", !visible);
-}
-
-function setConn(status, detail) {
-  const node = $("#conn");
-  node.className = `status ${status}`;
-  node.textContent = t(status);
+function onConn(status, detail) {
+  setConn(status); // the badge says "refused"; the reason goes to the join form
   if (status === "refused") forget(detail ?? t("team_gone"));
   render();
 }
@@ -77,7 +71,7 @@ function play(token, team) {
   show("#join", false);
   show("#team", true);
   $("#team-name").textContent = team.name;
-  me.socket = new GameSocket({ bearer: token, onFrame, onStatus: setConn }).start();
+  me.socket = new GameSocket({ bearer: token, onFrame, onStatus: onConn }).start();
   render();
 }
 
@@ -207,13 +201,6 @@ function earlyMessage() {
 }
 
 // ------------------------------------------------------------------------------------------------ answering
-
-function choiceText(question, choice) {
-  if (question.type === "true_false" && ["True", "False"].includes(choice.text)) {
-    return t(choice.text === "True" ? "true" : "false");
-  }
-  return choice.text;
-}
 
 function sendAnswer(value) {
   const q = me.state?.question;

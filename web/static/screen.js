@@ -2,7 +2,7 @@
 // the gap to the next press, the buzz timeline of each ruling, the answer once revealed, and an animated scoreboard.
 // Opens with a display token in the fragment (/screen#token=qhd_…, kept for this tab only), or as a signed-in host
 // previewing a game (/screen?game=<id>). ?lang=it|ru|en picks the language once for a screen set up and left alone.
-import { $, api, el, fill, GameSocket, teamNames } from "/static/common.js";
+import { $, api, choiceText, el, fill, GameSocket, setConn, teamNames } from "/static/common.js";
 import { formatNumber, initI18n, languageSwitcher, t } from "/static/i18n.js";
 
 const view = { state: null, question: null, scores: null, stateAt: 0, joinCode: null, joinUrl: null };
@@ -18,10 +18,8 @@ function tokenFromFragment() {
   return sessionStorage.getItem("quizhub.display");
 }
 
-function setConn(status, detail) {
-  const node = $("#conn");
-  node.className = `status ${status}`;
-  node.textContent = t(status);
+function onConn(status, detail) {
+  setConn(status); // the badge says "refused"; the reason goes to #error
   if (status === "refused") {
     $("#error").textContent = t("refused_display", { reason: detail ?? t("refused_default") });
   } else if (status === "live") {
@@ -95,13 +93,6 @@ function renderMedia(question) {
   }
   if (img.getAttribute("src") !== image.url) img.setAttribute("src", image.url);
   img.alt = image.alt ?? "";
-}
-
-function choiceText(question, choice) {
-  if (question.type === "true_false" && ["True", "False"].includes(choice.text)) {
-    return t(choice.text === "True" ? "true" : "false");
-  }
-  return choice.text;
 }
 
 function renderChoices(question, reveal) {
@@ -313,7 +304,7 @@ function start() {
   new GameSocket({
     game,
     bearer,
-    onStatus: setConn,
+    onStatus: onConn,
     onFrame(frame) {
       if (frame.type === "hello") {
         loadGame(frame.game, bearer);
