@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -47,27 +47,43 @@ async def _setup_two_teams(arena: Arena, jitter_ms: float = 0.0) -> tuple[Virtua
     return a, b
 
 
-@pytest.mark.slow
-async def test_earlier_device_press_wins_even_when_it_arrives_second(arena: Arena) -> None:
-    a, b = await _setup_two_teams(arena, jitter_ms=40.0)
+async def _race_blue_earlier_red_first(arena: Arena, a: VirtualBuzzer, b: VirtualBuzzer) -> dict[str, Any]:
+    """One question: blue presses 30 ms before red on its own clock, but red's buzz reaches the hub first."""
     await arena.host.ok("show")
     await arena.host.ok("arm")
     await a.wait_for("armed")
     await b.wait_for("armed")
-
     # Players react a human moment after the lights go on; without this pause blue's press, 30 ms before red's,
     # would fall before the arm and be (rightly) ruled a false start. It is the scenario, not synchronisation.
     await asyncio.sleep(0.1)
-    # Blue pressed 30 ms before red, but blue's buzz was held up (within the latency the hub measured on its
-    # link) and reaches the hub after red's: arrival order says red, device time says blue.
+    # Blue's buzz is held up (within the latency the hub measured on its link) and reaches the hub after red's:
+    # arrival order says red, device time says blue.
     now_ns = time.monotonic_ns()
     await a.press()
     await b.press(t_us=b.clock.at(now_ns - 30_000_000))
     rt = arena.hub.service.games[arena.game_id]
     await arena.hub.service.wait_for(lambda: rt.game.phase is Phase.BUZZED, timeout=10)
-    ruling = rt.game.state_snapshot()["last_ruling"]
-    assert ruling["winner_team"] == "blue", ruling
-    assert not ruling["too_close"]
+    ruling: dict[str, Any] = rt.game.state_snapshot()["last_ruling"]
+    arrivals = {r["team"]: r["arrival_us"] for r in ruling["order"]}
+    assert arrivals["blue"] > arrivals["red"]
+    return ruling
+
+
+@pytest.mark.slow
+async def test_earlier_device_press_wins_even_when_it_arrives_second(arena: Arena) -> None:
+    a, b = await _setup_two_teams(arena, jitter_ms=40.0)
+    # The hub may honestly call a race too close when a loaded machine delays the second buzz past the bound it
+    # measured for that link. That is a correct answer, not a win for red, so the race runs up to three times: red
+    # (arrival order) must never win, and blue must win at least once.
+    ruling: dict[str, Any] = {}
+    for attempt in range(3):
+        if attempt:
+            await arena.host.ok("skip")
+        ruling = await _race_blue_earlier_red_first(arena, a, b)
+        assert ruling["winner_team"] != "red", ruling
+        if not ruling["too_close"]:
+            break
+    assert ruling["winner_team"] == "blue", f"too close to call in all three races: {ruling}"
     order = [r["team"] for r in ruling["order"]]
     assert order == ["blue", "red"]
     first, second = ruling["order"]
@@ -77,8 +93,6 @@ async def test_earlier_device_press_wins_even_when_it_arrives_second(arena: Aren
     mapped_gap = second["t_hub_us"] - first["t_hub_us"]
     assert abs(mapped_gap - 30_000) <= first["uncertainty_us"] + second["uncertainty_us"]
     assert 0 < second["gap_us"] <= mapped_gap + 1
-    arrivals = {r["team"]: r["arrival_us"] for r in ruling["order"]}
-    assert arrivals["blue"] > arrivals["red"]
     # Every buzzer hears the ruling: the winner lights up, the other locks.
     await b.wait_for("won")
     await a.wait_for("locked")
