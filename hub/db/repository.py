@@ -113,11 +113,18 @@ class Repository:
         self._sessions = sessions
         self._appender: SqliteAppender | None = None
         self._appender_checked = False
+        # Appends that went through SQLAlchemy (on an SQLite file: only refused ones, which raise).
+        self.slow_appends = 0
 
     @property
     def append_path(self) -> str:
         """How the event log is appended: "sqlite3" (the lean writer thread) or "sqlalchemy"."""
         return "sqlite3" if self._fast_appender() is not None else "sqlalchemy"
+
+    @property
+    def fast_appends(self) -> int:
+        """Appends committed by the lean SQLite writer (hub/db/sqlite_append.py); 0 on other databases."""
+        return 0 if self._appender is None else self._appender.appended
 
     def _fast_appender(self) -> SqliteAppender | None:
         """The plain-sqlite3 log writer for an SQLite file database (see hub/db/sqlite_append.py), else None."""
@@ -388,7 +395,9 @@ class Repository:
         How: one conditional UPDATE on the game row, ``last_seq = expected - 1 + n`` where ``last_seq = expected
         - 1`` and ``owner_fence <= fence``. PostgreSQL row-locks it (a racing writer waits, then re-checks the
         condition against the winner's commit and matches nothing); SQLite runs writers one at a time. The
-        primary key (game_id, seq) backs this up: a duplicate number cannot be stored.
+        primary key (game_id, seq) backs this up: a duplicate number cannot be stored. On an SQLite file the same
+        UPDATE (status included) and INSERT run on the lean writer thread (hub/db/sqlite_append.py); only a refused
+        append comes down to SQLAlchemy here, to be refused again with the reason.
         """
         if expected_next_seq < 1:
             raise ValueError(f"sequence numbers start at 1; expected_next_seq={expected_next_seq} is impossible")
@@ -398,17 +407,18 @@ class Repository:
         held = 0 if fence is None else fence
         new_last = expected_next_seq - 1 + len(batch)
         now = utcnow()
-        fast = self._fast_appender() if status is None else None
+        fast = self._fast_appender()
         if fast is not None:
             try:
                 stored_fast = await fast.append(
-                    game_id, batch, expected_next_seq=expected_next_seq, fence=fence, now=now
+                    game_id, batch, expected_next_seq=expected_next_seq, fence=fence, now=now, status=status
                 )
             except sqlite3.IntegrityError as exc:
                 raise _refused_rows(game_id, expected_next_seq, new_last, exc) from exc
             if stored_fast is not None:
                 return stored_fast
             # Refused: the path below re-checks (seq and fence only grow, so it is refused too) and says why.
+        self.slow_appends += 1
         async with self._write() as session:
             updated = await session.exec(
                 update(Game)

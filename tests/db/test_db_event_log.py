@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hub.db import (
     FencedOutError,
@@ -17,7 +19,7 @@ from hub.db import (
     SequenceConflictError,
     create_engine,
 )
-from hub.db.models import GameStatus
+from hub.db.models import GameEvent, GameStatus
 from hub.db.schemas import QuizCreate
 
 if TYPE_CHECKING:
@@ -350,17 +352,92 @@ def test_invalid_events_cannot_be_built() -> None:
 async def test_sqlite_appends_through_the_lean_writer_and_stores_what_sqlalchemy_stores(
     repo: Repository, engine: AsyncEngine, backend: str
 ) -> None:
-    # The buzz→lock path appends through plain sqlite3 (hub/db/sqlite_append.py); a status change still goes through
-    # SQLAlchemy. Both must leave the same text in the file, or ORDER BY ts and reads would differ between them.
+    # Every append on an SQLite file, a status change included, runs in plain sqlite3 (hub/db/sqlite_append.py). It
+    # must leave the same text in the file as SQLAlchemy's own writes, or ORDER BY ts and reads would differ.
     assert repo.append_path == ("sqlite3" if backend == "sqlite" else "sqlalchemy")
-    game = await _game(repo)
+    game, other = await _game(repo), await _game(repo)
     at = datetime(2026, 11, 22, 7, 30, 1, 5, tzinfo=timezone(timedelta(hours=3)))
-    fast = await repo.append_events(game.id, [NewEvent("a", {"é": [1, None]}, ts=at)], expected_next_seq=1)
-    slow = await repo.append_events(
-        game.id, [NewEvent("b", {"é": [1, None]}, ts=at)], expected_next_seq=2, status=GameStatus.RUNNING
+    appended = await repo.append_events(
+        game.id, [NewEvent("a", {"é": [1, None]}, ts=at)], expected_next_seq=1, status=GameStatus.RUNNING
     )
-    assert await repo.load_events(game.id) == fast + slow
+    async with AsyncSession(engine) as session:  # the reference: the same row written by the ORM
+        session.add(GameEvent(game_id=game.id, seq=2, type="b", payload={"é": [1, None]}, ts=at, fence=None))
+        await session.commit()
+    await repo.set_game_status(other.id, GameStatus.RUNNING)  # the reference: a status change through SQLAlchemy
+    assert (await repo.load_events(game.id))[:1] == appended
     async with engine.connect() as conn:
         rows = (await conn.execute(text("SELECT ts, payload, fence FROM game_events ORDER BY seq"))).all()
+        # The start time's stored form (SQLite keeps text): same length and type as SQLAlchemy's.
+        started = "length(started_at), typeof(started_at)" if backend == "sqlite" else "started_at IS NOT NULL"
+        games = (
+            await conn.execute(
+                text(f"SELECT status, {started} FROM games WHERE id IN (:a, :b)"), {"a": game.id, "b": other.id}
+            )
+        ).all()
     assert len(rows) == 2
     assert rows[0] == rows[1]
+    assert len(games) == 2
+    assert games[0] == games[1]
+    assert games[0][0] == "running"
+
+
+async def test_an_in_game_append_with_its_status_takes_the_lean_path_on_sqlite(repo: Repository, backend: str) -> None:
+    # The hub passes the game's status with nearly every append (hub/service.py: RUNNING for every in-game event),
+    # so the lean writer must take those too, not only status-less appends.
+    game = await _game(repo)
+    await repo.append_events(game.id, _events("started"), expected_next_seq=1, status=GameStatus.RUNNING)
+    started = await repo.get_game(game.id)
+    assert started is not None
+    assert started.started_at is not None
+    for seq in range(2, 6):
+        await repo.append_events(game.id, _events(f"buzz{seq}"), expected_next_seq=seq, fence=3,
+                                 status=GameStatus.RUNNING)
+    if backend == "sqlite":
+        assert (repo.fast_appends, repo.slow_appends) == (5, 0)
+    else:
+        assert (repo.fast_appends, repo.slow_appends) == (0, 5)
+    running = await repo.get_game(game.id)
+    assert running is not None
+    # The first start time is kept, the token the appends carried is remembered, the game is not finished.
+    assert (running.status, running.started_at, running.finished_at) == (GameStatus.RUNNING, started.started_at, None)
+    assert (running.last_seq, running.owner_fence) == (5, 3)
+
+    # A stale owner's append is still refused, status and all: nothing written, nothing moved.
+    with pytest.raises(FencedOutError):
+        await repo.append_events(game.id, _events("zombie"), expected_next_seq=6, fence=2, status=GameStatus.FINISHED)
+    still = await repo.get_game(game.id)
+    assert still is not None
+    assert (still.status, still.finished_at, still.last_seq) == (GameStatus.RUNNING, None, 5)
+
+    # A status change lands through the same path, in the same transaction as its event.
+    await repo.append_events(game.id, _events("over"), expected_next_seq=6, fence=3, status=GameStatus.FINISHED)
+    finished = await repo.get_game(game.id)
+    assert finished is not None
+    assert (finished.status, finished.started_at, finished.last_seq) == (GameStatus.FINISHED, started.started_at, 6)
+    assert finished.finished_at is not None
+    assert game.id not in [g.id for g in await repo.list_running_games()]
+    assert [e.type for e in await repo.load_events(game.id)][-2:] == ["buzz5", "over"]
+    if backend == "sqlite":
+        # Only the refused append went down to SQLAlchemy, to be refused again with its reason.
+        assert (repo.fast_appends, repo.slow_appends) == (6, 1)
+
+
+async def test_a_repeated_status_costs_the_lean_append_no_extra_pages(
+    repo: Repository, db_url: str, backend: str
+) -> None:
+    # Naming `status` in an UPDATE makes SQLite rewrite both indexes over it even for the same value: 5 WAL pages
+    # (and their fsync) per append instead of 3. An append whose status is already the game's writes what a
+    # status-less one writes.
+    if backend != "sqlite":
+        pytest.skip("the WAL is SQLite's")
+    wal = Path(db_url.split("///", 1)[1] + "-wal")
+    game = await _game(repo)
+    await repo.append_events(game.id, _events("started"), expected_next_seq=1, status=GameStatus.RUNNING)
+    grown = []
+    for seq, status in ((2, None), (3, GameStatus.RUNNING), (4, None), (5, GameStatus.RUNNING)):
+        before = wal.stat().st_size
+        await repo.append_events(game.id, [NewEvent("buzz", {"n": 1})], expected_next_seq=seq, status=status)
+        grown.append(wal.stat().st_size - before)
+    assert grown[0] > 0
+    assert grown == [grown[0]] * 4
+    assert repo.slow_appends == 0
