@@ -161,7 +161,8 @@ class Rig:
         await self.broker.start()
         user, password = self.broker.credentials(self.arbiter_id)
         cmd = [PY, str(BENCH_DIR / "_e2ehub.py"), "--mode", "relay" if self.mode == "relay" else "hub",
-               "--port", str(self.broker.port), "--username", str(user), "--password", str(password),
+               # --opt=value: a generated password may start with "-", which argparse would take for an option.
+               "--port", str(self.broker.port), f"--username={user}", f"--password={password}",
                "--root", TOPIC_ROOT]
         if self.mode != "relay":
             spec = self.workdir / "devices.json"
