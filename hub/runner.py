@@ -159,9 +159,12 @@ class Hub:
     async def _stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            # asyncio.wait collects the tasks without raising what they ended with, and lets a cancel of _stop through.
+            await asyncio.wait(self._tasks)
+            for task in self._tasks:
+                if not task.cancelled() and task.exception() is not None:
+                    log.warning("hub task ended with an error at shutdown", exc_info=task.exception())
         self._tasks = []
         if self._service is not None:
             # After the transport: no message can start a new lane now. Before the engine: a lane may be mid-append.

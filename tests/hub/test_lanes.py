@@ -135,3 +135,27 @@ async def test_one_games_inputs_are_logged_in_arrival_order_while_they_queue(are
     assert arrivals == sorted(arrivals), "the log's presses are not in the order the hub received them"
     per_device = {b.device_id: [p["seq"] for p in presses if p["device"] == b.device_id] for b in buzzers}
     assert all(seqs == [1, 2, 3] for seqs in per_device.values()), per_device
+
+
+@pytest.mark.parametrize("mqtt_env", ["embedded"], indirect=True)
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_shutdown_ends_a_lane_whose_job_swallowed_the_cancel(arena: Arena) -> None:
+    # Python 3.11's asyncio.wait_for (under aiomqtt's publish) returns the result and drops a cancel that lands as
+    # the awaited reply arrives. The lane's worker then goes on to wait for its next job; shutdown must still end.
+    started = asyncio.Event()
+
+    async def swallows_the_cancel() -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            return
+
+    service = arena.hub.service
+    service._enqueue(arena.game_id, swallows_the_cancel, "test/swallow")
+    await started.wait()
+    worker = service._lanes[arena.game_id].task
+    async with asyncio.timeout(5) as deadline:
+        await service.stop()
+    assert not deadline.expired(), "stop() waited on the worker until the deadline (and swallowed its cancel)"
+    assert worker.done()
