@@ -4,8 +4,8 @@ Theory of operation
 -------------------
 A :class:`HubClient` keeps one session to the broker (:class:`hub.transport.MqttTransport`: reconnect with
 jittered backoff, TCP_NODELAY) as a *service* principal and subscribes to every game's ``state``, ``question``,
-``scores`` and ``events``, to its own ``replies/{client}`` and to ``devices/+/sync`` (the hub's clock pings, of
-which it keeps only those addressed to a virtual device a WebSocket registered).
+``scores`` and ``events``, to its own ``replies/{client}``, to ``devices/+/sync`` (the hub's clock pings, of
+which it keeps only those addressed to a virtual device a WebSocket registered) and to ``devices/+/status``.
 
 - **Commands**: :meth:`HubClient.command` stamps a fresh correlation ``id`` and this client's id on the body,
   validates it as a :class:`hub.messages.GameCommand` (a bad body is the caller's bug: ``ValueError``), publishes
@@ -17,6 +17,9 @@ which it keeps only those addressed to a virtual device a WebSocket registered).
 - **Remote buzzers**: a WebSocket registers its team's virtual device (:meth:`HubClient.register_device`); the
   hub's sync pings for it are handed to the callback, and :meth:`HubClient.publish_device` sends its buzzes and
   sync replies on the device topics, exactly as a hardware buzzer would.
+- **Device presence**: every device status (online, offline, health) is handed to the callbacks added with
+  :meth:`HubClient.watch_devices`, in broker order and in this process only: every web process has its own
+  subscription, so no fan-out copy (and no duplicate) is needed. The bridge pushes them to host sockets.
 
 With several web processes on one ``redis://`` fan-out, each relays what it receives, so a message can reach a
 channel more than once; the WebSocket bridge drops events it already sent (by ``seq``) and retained payloads
@@ -36,7 +39,8 @@ from typing import TYPE_CHECKING, Any, Final, Self
 
 from pydantic import ValidationError
 
-from hub.messages import CommandReply, GameCommand, SyncRequest
+from hub.codec import CodecError, decode_for_topic
+from hub.messages import CommandReply, DeviceStatus, GameCommand, SyncRequest
 from hub.topics import TopicKind, Topics
 from hub.transport import Incoming, MqttTransport
 
@@ -44,6 +48,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from hub.mqttclient import BrokerAddress
+    from hub.topics import ParsedTopic
     from web.fanout import Broadcast
 
 __all__ = [
@@ -137,6 +142,7 @@ class HubClient:
         self._replies: dict[str, asyncio.Future[CommandReply]] = {}
         self._retained: dict[str, dict[str, bytes]] = {}
         self._devices: dict[str, Callable[[SyncRequest], None]] = {}
+        self._watchers: list[Callable[[str, DeviceStatus], None]] = []
         self._ids = itertools.count(1)
         self._task: asyncio.Task[None] | None = None
         t = self.topics
@@ -150,6 +156,7 @@ class HubClient:
                 (t.filter(TopicKind.GAME_EVENTS), 1),
                 (f"{t.root}/games/+/replies/{self.client_id}", 1),
                 (t.filter(TopicKind.DEVICE_SYNC), 0),
+                (t.filter(TopicKind.DEVICE_STATUS), 1),
             ],
             handler=self._on_message,
             clean_session=True,
@@ -242,6 +249,15 @@ class HubClient:
         if on_sync is None or self._devices.get(device) is on_sync:
             self._devices.pop(device, None)
 
+    def watch_devices(self, callback: Callable[[str, DeviceStatus], None]) -> None:
+        """Call ``callback(device, status)`` for every device status this client receives (retained ones too: at
+        connect and after each reconnect the broker resends every device's last status)."""
+        self._watchers.append(callback)
+
+    def unwatch_devices(self, callback: Callable[[str, DeviceStatus], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._watchers.remove(callback)
+
     async def publish_device(self, kind: TopicKind, device: str, payload: bytes, *, retain: bool = False) -> None:
         """Publish a virtual device's message on its own topic (buzz, sync reply, status) with the topic's QoS."""
         await self._transport.publish(self.topics.build(kind, device=device), payload, qos=kind.rule.qos, retain=retain)
@@ -254,6 +270,8 @@ class HubClient:
             return
         if parsed.kind is TopicKind.DEVICE_SYNC:
             self._on_ping(parsed.device or "", msg)
+        elif parsed.kind is TopicKind.DEVICE_STATUS:
+            self._on_status(parsed.device or "", parsed, msg)
         elif parsed.kind is TopicKind.GAME_REPLIES:
             self._on_reply(msg)
         elif (kind := _KIND_OF.get(parsed.kind)) is not None and parsed.game is not None:
@@ -269,6 +287,22 @@ class HubClient:
             log.warning("bad sync ping from the hub", extra={"topic": msg.topic})
             return
         callback(ping)
+
+    def _on_status(self, device: str, parsed: ParsedTopic, msg: Incoming) -> None:
+        if not self._watchers:
+            return
+        try:
+            status = decode_for_topic(parsed, msg.payload)  # JSON or msgpack, as the device sent it
+        except CodecError:
+            log.warning("bad device status", extra={"topic": msg.topic})
+            return
+        if not isinstance(status, DeviceStatus):  # None: a cleared retained status, nothing to announce
+            return
+        for callback in list(self._watchers):
+            try:
+                callback(device, status)
+            except Exception:  # one watcher's bug must not stop the receive loop
+                log.exception("a device status watcher failed", extra={"device": device})
 
     def _on_reply(self, msg: Incoming) -> None:
         try:

@@ -21,6 +21,10 @@ See docs/websocket.md for the protocol. Theory of operation:
   the hub as ordinary device buzzes — one arbiter rules hardware and remote teams together.
 - **No answer leaks.** The hub never puts an answer in the public question; the bridge also strips what other
   teams answered (``answer_received``) from team and display sockets.
+- **Device presence for hosts.** A host socket (admin or quizmaster) that subscribes with ``"devices": true`` gets a
+  ``device`` frame for every device status the process's hub client receives (a buzzer comes online, goes offline,
+  reports new health), whatever game it is in, so the devices page sees unpaired buzzers as they connect. Other
+  roles asking for it are refused; the REST device list stays the full picture (fetched on connect).
 """
 
 from __future__ import annotations
@@ -247,6 +251,9 @@ class Bridge:
         self._feeds: dict[str, _Feed] = {}
         self._quizzes: dict[str, Quiz] = {}
         self._holders: dict[str, _Conn] = {}  # virtual device -> the socket that buzzes with it here
+        self.device_watchers: set[_Conn] = set()  # host sockets that subscribed with "devices": true
+        if hub is not None:
+            hub.watch_devices(self.on_device_status)
         self._boot = 0
         self.conns = 0
 
@@ -291,7 +298,17 @@ class Bridge:
             out.append(_Out.build("event", e.seq, etype, payload))
         return out
 
+    def on_device_status(self, device: str, status: DeviceStatus) -> None:
+        """A device's status from the broker (hub client's receive loop): one frame, offered to each device watcher."""
+        if not self.device_watchers:
+            return
+        frame = f'{{"type":"device","id":{json.dumps(device)},"data":{encode(status).decode()}}}'
+        for conn in list(self.device_watchers):
+            conn.offer(frame)
+
     async def aclose(self) -> None:
+        if self.hub is not None:
+            self.hub.unwatch_devices(self.on_device_status)
         for feed in list(self._feeds.values()):
             await feed.stop()
         self._feeds.clear()
@@ -771,7 +788,19 @@ async def _authenticate(ws: WebSocket, bridge: Bridge) -> Principal:
     return principal
 
 
-async def _subscription(ws: WebSocket, principal: Principal) -> tuple[str, int | None, bool]:
+_DEVICE_WATCHERS: Final = frozenset({Role.ADMIN, Role.QUIZMASTER})
+"""Who may subscribe with ``"devices": true``: the hosts, who pair buzzers (never teams or displays)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Subscribe:
+    game: str
+    resume: int | None
+    batch: bool
+    devices: bool
+
+
+async def _subscription(ws: WebSocket, principal: Principal) -> _Subscribe:
     try:
         async with asyncio.timeout(SUBSCRIBE_TIMEOUT_S):
             text = await ws.receive_text()
@@ -792,10 +821,16 @@ async def _subscription(ws: WebSocket, principal: Principal) -> tuple[str, int |
     batch = msg.get("batch", False)
     if not isinstance(batch, bool):
         raise _CloseError(CloseCode.BAD_MESSAGE, "batch must be true or false.")
+    devices = msg.get("devices", False)
+    if not isinstance(devices, bool):
+        raise _CloseError(CloseCode.BAD_MESSAGE, "devices must be true or false.")
     if not principal.may_see_game(game):
         raise _CloseError(CloseCode.FORBIDDEN,
                           f"Your {principal.kind.value} token belongs to another game; it cannot watch game {game}.")
-    return game, resume, batch
+    if devices and principal.role not in _DEVICE_WATCHERS:
+        raise _CloseError(CloseCode.FORBIDDEN,
+                          f"Only an admin or quizmaster may watch the devices; a {principal.role.value} may not.")
+    return _Subscribe(game, resume, batch, devices)
 
 
 async def _check_game(bridge: Bridge, game_id: str) -> None:
@@ -825,13 +860,15 @@ async def ws_endpoint(ws: WebSocket) -> None:
     conn: _Conn | None = None
     try:
         principal = await _authenticate(ws, bridge)
-        game_id, resume, batch = await _subscription(ws, principal)
-        await _check_game(bridge, game_id)
-        conn = _Conn(ws, bridge, principal, game_id, batch)
-        feed = await bridge.channel_feed(game_id)
+        sub = await _subscription(ws, principal)
+        await _check_game(bridge, sub.game)
+        conn = _Conn(ws, bridge, principal, sub.game, sub.batch)
+        feed = await bridge.channel_feed(sub.game)
         feed.conns.add(conn)
         bridge.conns += 1
-        await _serve(conn, resume)
+        if sub.devices:  # from now on: a device change during the snapshot waits in the queue behind it
+            bridge.device_watchers.add(conn)
+        await _serve(conn, sub.resume)
     except _CloseError as exc:
         await _close(ws, exc.code, exc.reason)
     except WebSocketDisconnect:
@@ -842,6 +879,7 @@ async def ws_endpoint(ws: WebSocket) -> None:
     finally:
         if conn is not None:
             bridge.conns -= 1
+            bridge.device_watchers.discard(conn)
             await _release_device(conn)
             await bridge.leave(conn)
 

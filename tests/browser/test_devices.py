@@ -1,6 +1,6 @@
 """The devices page in Chromium with simulated hardware buzzers on the server's broker: unpaired buzzers appear as
-they connect, Identify makes one blink, the team picker pairs, press-to-pair pairs the next pressed buzzer,
-unpair, a bad pairing's error next to it, and who may open the page."""
+they connect (pushed over the socket, not polled), Identify makes one blink, the team picker pairs, press-to-pair
+pairs the next pressed buzzer, unpair, a bad pairing's error next to it, and who may open the page."""
 
 from __future__ import annotations
 
@@ -64,6 +64,28 @@ async def test_pair_by_picker_and_by_press(server: Server, ui: UI) -> None:
         await paired1.locator("button.unpair").click()
         await expect(row1).to_be_visible()
         await expect(paired1).to_have_count(0)
+
+
+async def test_a_buzzer_that_connects_later_is_pushed_not_polled(server: Server, ui: UI) -> None:
+    game = server.new_game()
+    ctx = await ui.context()
+    await ui.login(ctx)
+    reads: list[str] = []  # every read of the device list, from the page's first request on
+    ctx.on("request", lambda r: reads.append(r.url) if r.method == "GET" and r.url.endswith("/api/devices") else None)
+    page = await ui.page(ctx, f"/devices?game={game.id}")
+    await expect(page.locator("#conn")).to_have_attribute("data-status", "live")
+    await expect(page.locator("#unpaired")).to_have_attribute("aria-busy", "false")  # the list read on connect
+    assert len(reads) == 1, reads
+
+    async with buzzers(server, "hw") as [hw]:
+        row = page.locator(f"#unpaired tr[data-device='{hw.device_id}']")
+        await expect(row.locator("td.online")).to_have_text("yes")
+        await expect(row).to_contain_text("3.9 V")
+        # Only a read of the list could show it on a polling page: there was none since the one on connect.
+        assert len(reads) == 1, f"the page read the device list again instead of being told: {reads}"
+    # Switched off: the page hears that too.
+    await expect(row.locator("td.offline")).to_have_text("no")
+    assert len(reads) == 1, f"the page read the device list again instead of being told: {reads}"
 
 
 async def test_a_bad_pairing_shows_its_error_next_to_the_buzzer(server: Server, ui: UI) -> None:

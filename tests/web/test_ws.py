@@ -19,11 +19,13 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from broker.credentials import Role
+from hub.db.models import UserRole
 from hub.settings import Settings
+from hub.simulator import VirtualBuzzer
 from tests.hub import conftest as _hub_fixtures
 from tests.hub.conftest import Arena
 from web.app import create_app
-from web.auth import issue_display_token, issue_team_token
+from web.auth import create_user, issue_display_token, issue_team_token
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -151,10 +153,13 @@ async def open_client(
     token: str | None = None,
     subscribe: dict[str, Any] | None = None,
     ticket: str | None = None,
+    cookie: str | None = None,
     answer_pings: bool = True,
 ) -> AsyncIterator[Client]:
     url = web.ws_url + (f"?ticket={ticket}" if ticket else "")
     headers = web.headers(token) if token else {}
+    if cookie is not None:
+        headers["Cookie"] = cookie
     async with connect(url, additional_headers=headers, origin=web.base) as ws:  # type: ignore[arg-type]
         client = Client(ws, answer_pings=answer_pings)
         if subscribe is not None:
@@ -379,3 +384,63 @@ async def test_a_removed_teams_open_socket_is_closed(web: Web) -> None:
         assert "removed your team" in closed.rcvd.reason
         await display.wait(is_event("team_removed", team=team.id))
         assert display.closed is None  # only the removed team's sockets end
+
+
+async def session_cookie(web: Web, role: UserRole, name: str) -> str:
+    """A signed-in user's session cookie (what a host's browser sends on /ws)."""
+    await create_user(web.arena.hub.repo, name, role, "correct horse battery")
+    async with httpx.AsyncClient(base_url=web.base, headers={"Origin": web.base}) as http:
+        reply = await http.post("/api/auth/login", json={"name": name, "password": "correct horse battery"})
+        assert reply.status_code == 200, reply.text
+        return "; ".join(f"{k}={v}" for k, v in http.cookies.items())
+
+
+def is_device(device: str, state: str) -> Any:
+    return lambda f: f["type"] == "device" and f["id"] == device and f["data"]["state"] == state
+
+
+async def test_hosts_watching_devices_see_buzzers_come_and_go_and_no_one_else_does(web: Web) -> None:
+    arena = web.arena
+    cookie = await session_cookie(web, UserRole.QUIZMASTER, "qm-devices")
+    _, team_token = await issue_team_token(arena.hub.repo, game_id=arena.game_id, name="Owls")
+    _, display_token = await issue_display_token(arena.hub.repo, game_id=arena.game_id, name="screen")
+    async with (
+        open_client(web, cookie=cookie, subscribe={"game": arena.game_id, "devices": True}) as watcher,
+        open_client(web, cookie=cookie, subscribe={"game": arena.game_id}) as host,
+        open_client(web, token=display_token, subscribe={"game": arena.game_id}) as display,
+        open_client(web, token=team_token, subscribe={}) as player,
+    ):
+        for sock in (watcher, host, display, player):
+            await sock.wait(lambda f: f["type"] == "hello")
+        # A buzzer that is in no game connects after the page opened: the watching host hears it at once, health
+        # included, then hears it go.
+        device = f"hw-{uuid.uuid4().hex[:6]}"
+        buzzer = VirtualBuzzer(device, arena.env.address(device, Role.DEVICE), root=arena.env.root)
+        task = asyncio.create_task(buzzer.run())
+        try:
+            online = await watcher.wait(is_device(device, "online"))
+            assert online["data"]["battery_mv"] == 3900
+            assert online["data"]["boot"] == 1
+            assert online["data"]["fw"]
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        assert (await watcher.wait(is_device(device, "offline")))["data"] == {"state": "offline"}
+        # The bridge offers a status to every watcher in one pass, so anything the others were offered would come
+        # before their answer to a ping sent now.
+        for sock in (host, display, player):
+            await sock.ws.send(json.dumps({"type": "ping", "id": "after"}))
+            await sock.wait(lambda f: f["type"] == "pong" and f.get("id") == "after")
+            assert [f for f in sock.frames if f["type"] == "device"] == [], "device info reached a non-watcher"
+    # Teams and displays may not ask for it.
+    for token in (team_token, display_token):
+        async with open_client(web, token=token, subscribe={"game": arena.game_id, "devices": True}) as refused:
+            closed = await refused.wait_closed()
+            assert closed.rcvd is not None
+            assert closed.rcvd.code == 4403
+            assert "Only an admin or quizmaster" in closed.rcvd.reason
+    async with open_client(web, cookie=cookie, subscribe={"game": arena.game_id, "devices": "yes"}) as bad:
+        closed = await bad.wait_closed()
+        assert closed.rcvd is not None
+        assert closed.rcvd.code == 4400

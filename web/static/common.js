@@ -168,9 +168,10 @@ export function winnerGap(ruling) {
  * `bearer`: a team or display token (a one-use ticket is fetched for each connect); otherwise the session cookie.
  */
 export class GameSocket {
-  constructor({ game = null, bearer = null, onFrame, onStatus = () => {} }) {
+  constructor({ game = null, bearer = null, onFrame, onStatus = () => {}, extra = {} }) {
     this.game = game;
     this.bearer = bearer;
+    this.extra = extra; // more subscribe fields, e.g. {devices: true} (docs/websocket.md)
     this.onFrame = onFrame;
     this.onStatus = onStatus;
     this.lastSeq = null;
@@ -221,7 +222,7 @@ export class GameSocket {
     const ws = new WebSocket(url);
     this.ws = ws;
     ws.addEventListener("open", () => {
-      const sub = { type: "subscribe" };
+      const sub = { type: "subscribe", ...this.extra };
       if (this.game) sub.game = this.game;
       if (this.lastSeq !== null) sub.resume = this.lastSeq;
       ws.send(JSON.stringify(sub));

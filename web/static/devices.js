@@ -1,14 +1,15 @@
 // Devices page: the buzzers the hub has seen, with their health. Unpaired ones appear as they connect; "Identify"
 // blinks one; a buzzer is paired to a team of the chosen game with a team picker, or by press-to-pair: the host
 // picks a team, and the next press of an unpaired buzzer (the hub's buzz_unpaired event on /ws) pairs that buzzer.
+// The list is read once each time the socket connects (GET /api/devices); after that the socket, subscribed with
+// "devices": true, pushes each buzzer's status (online, offline, battery, signal) as a `device` frame.
 import { $, api, el, fill, GameSocket, setConn, show } from "/static/common.js";
 import { initI18n, languageSwitcher, t } from "/static/i18n.js";
 import { requireHost } from "/static/session.js";
 import { healthCells, labelCells } from "/static/devicehealth.js";
 
-// A buzzer that connects is recorded by the hub but announced in no game (it is in none yet), so the list is
-// re-read this often; presses and pairings arrive live over the socket.
-const POLL_MS = 2000;
+// Only while the socket is down (or there is no game to subscribe to) is the list re-read, this often.
+const FALLBACK_POLL_MS = 30000;
 const PRESS_FLASH_MS = 1500;
 
 const page = {
@@ -18,6 +19,9 @@ const page = {
   devices: [],
   pending: null, // {team, name}: the team the next unpaired press is paired to
   socket: null,
+  fallback: null, // the slow re-read's timer while the socket is not live
+  generation: 0, // the newest list read: an older answer that arrives late is dropped
+  pushed: null, // while a list read is in flight: the device frames that arrived meanwhile (applied on top)
   rowErrors: new Map(), // device -> the last refusal, shown next to that buzzer
   choices: new Map(), // device -> the team picked in its row (kept across refreshes)
 };
@@ -32,8 +36,11 @@ async function boot() {
     $("#boot-error").textContent = err.message;
     return;
   }
-  await refresh();
-  setInterval(refresh, POLL_MS);
+  if (!page.socket) {
+    // No game to subscribe to, so no socket: the list as it is now, then the slow re-read.
+    await refresh();
+    startFallback();
+  }
 }
 
 async function loadGames() {
@@ -62,8 +69,27 @@ async function selectGame(gameId) {
   $("#nav-games").href = `/?game=${encodeURIComponent(gameId)}`;
   renderPending();
   await loadTeams();
-  page.socket = new GameSocket({ game: gameId, onFrame, onStatus: setConn }).start();
+  page.socket = new GameSocket({ game: gameId, onFrame, onStatus, extra: { devices: true } }).start();
   render();
+}
+
+function onStatus(status, detail) {
+  setConn(status, detail);
+  if (status === "live") {
+    stopFallback();
+    refresh(); // (re)connected: the whole list once; from now on changes are pushed
+  } else {
+    startFallback();
+  }
+}
+
+function startFallback() {
+  page.fallback ??= setInterval(refresh, FALLBACK_POLL_MS);
+}
+
+function stopFallback() {
+  clearInterval(page.fallback);
+  page.fallback = null;
 }
 
 async function loadTeams() {
@@ -78,18 +104,58 @@ async function loadTeams() {
 }
 
 async function refresh() {
+  const generation = ++page.generation;
+  page.pushed ??= [];
+  setBusy(true);
+  let devices = null;
+  let error = "";
   try {
-    page.devices = await api("GET", "/api/devices");
-    $("#devices-error").textContent = "";
+    devices = await api("GET", "/api/devices");
   } catch (err) {
-    $("#devices-error").textContent = err.message;
+    error = err.message;
   }
+  if (generation !== page.generation) return; // a newer read is on its way
+  if (devices) {
+    // The hub writes a status to the database after the socket brought it here: what arrived meanwhile is newer.
+    page.devices = devices;
+    for (const frame of page.pushed) applyStatus(frame);
+  }
+  page.pushed = null;
+  $("#devices-error").textContent = error;
+  setBusy(false);
   render();
+}
+
+function setBusy(busy) {
+  for (const tbody of [$("#unpaired"), $("#paired")]) tbody.setAttribute("aria-busy", String(busy));
+}
+
+/** A pushed status ({type: "device", id, data: {state, fw?, rssi?, battery_mv?, boot?}}) applied to the list. */
+function applyStatus({ id, data }) {
+  let device = page.devices.find((candidate) => candidate.id === id);
+  if (!device) {
+    // New since the list was read, so in no game yet: it joins the unpaired ones.
+    device = { id, name: null, game_id: null, team_id: null, paired: false, online: false, fw: null, rssi: null,
+      battery_mv: null, boot: null, clock_uncertainty_us: null, one_way_us: null, first_seen_at: null,
+      last_seen_at: null };
+    page.devices.push(device);
+  }
+  device.online = data.state === "online";
+  if (data.boot !== undefined && data.boot !== device.boot) device.clock_uncertainty_us = null; // a new clock
+  for (const key of ["fw", "rssi", "battery_mv", "boot"]) {
+    if (data[key] !== undefined) device[key] = data[key];
+  }
 }
 
 // ---------------------------------------------------------------------------------------------- live
 
 function onFrame(frame) {
+  if (frame.type === "device") {
+    page.pushed?.push(frame);
+    applyStatus(frame);
+    render();
+    return;
+  }
   if (frame.type !== "event") return;
   const event = frame.data;
   if (event.type === "buzz_unpaired") onUnpairedPress(event.data.device);
