@@ -126,7 +126,8 @@ async def test_multiple_choice_and_true_false_answers_without_the_answer_before_
     command(server, game.id, "arm")
     await expect(page.locator("#choices button[data-choice=b]")).to_be_enabled()
     await page.click("#choices button[data-choice=b]")
-    await expect(page.locator("#answer-status")).to_have_text("Answer locked in. Wait for the reveal.")
+    # The only team has answered, so the answers close at once: the page keeps the team's answer on show.
+    await expect(page.locator("#answer-status")).to_have_text("Your answer: B · Carbon dioxide. Wait for the reveal.")
     await expect(page.locator("#choices button[data-choice=a]")).to_be_disabled()
 
     # Nothing of an answer before the reveal: not on the page, not on the socket.
@@ -145,7 +146,7 @@ async def test_multiple_choice_and_true_false_answers_without_the_answer_before_
     await expect(page.locator("#choices button")).to_have_text([re.compile("True"), re.compile("False")])
     command(server, game.id, "arm")
     await page.click("#choices button[data-choice=b]")
-    await expect(page.locator("#answer-status")).to_have_text("Answer locked in. Wait for the reveal.")
+    await expect(page.locator("#answer-status")).to_have_text("Your answer: B · False. Wait for the reveal.")
     command(server, game.id, "reveal")
     await expect(page.locator("#answer-status")).to_have_text(re.compile("^Not this time"))
 
@@ -190,7 +191,8 @@ async def test_numeric_and_open_text_answers_use_an_input(server: Server, ui: UI
     await expect(number).to_be_enabled()
     await number.fill("8800")
     await page.click("#free-form button[type=submit]")
-    await expect(page.locator("#answer-status")).to_have_text("Answer locked in. Wait for the reveal.")
+    # The only team has answered, so the answers close at once: the page keeps the team's answer on show.
+    await expect(page.locator("#answer-status")).to_have_text("Your answer: 8,800. Wait for the reveal.")
     await expect(number).to_be_disabled()
     command(server, game.id, "reveal")
     await expect(page.locator("#answer-status")).to_have_text("The answer was 8849.")
@@ -200,7 +202,7 @@ async def test_numeric_and_open_text_answers_use_an_input(server: Server, ui: UI
     command(server, game.id, "arm")
     await number.fill("Van Gogh")
     await number.press("Enter")
-    await expect(page.locator("#answer-status")).to_have_text("Answer locked in. Wait for the reveal.")
+    await expect(page.locator("#answer-status")).to_have_text("Your answer: Van Gogh. Wait for the reveal.")
 
 
 async def test_a_dropped_connection_reconnects_by_itself_and_keeps_the_team(server: Server, ui: UI) -> None:

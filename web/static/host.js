@@ -32,6 +32,11 @@ const ui = {
   removing: null, // the team whose Remove button waits for a second click
 };
 
+// What this console saw of the current question, from its events: who answered (and what), the open-text marks, and
+// how many undo checkpoints the hub holds (it drops them all at each new question). `seen` is false until this
+// console has seen the question shown: opened mid-question, it knows none of this (the state does not carry it).
+const round = { q: null, seen: false, answers: new Map(), marks: new Map(), markOrder: [], checkpoints: 0 };
+
 // Literal keys (not built from the value), so the catalog test sees every one of them.
 const STATUS_KEYS = { lobby: "status_lobby", running: "status_running", finished: "status_finished" };
 const PHASE_KEYS = {
@@ -46,6 +51,7 @@ const PHASE_KEYS = {
   finished: "phase_finished",
   error: "phase_error",
 };
+const CHOICE_IDS = "abcdefghijklmnop"; // the hub's choice ids, in order (an answer_received event carries the index)
 const DEVICE_POLL_MS = 5000; // health changes arrive as database writes, not as game events
 
 async function boot() {
@@ -123,6 +129,7 @@ $("#start-form").addEventListener("submit", async (event) => {
 
 function closeGame() {
   if (ui.socket) ui.socket.stop();
+  Object.assign(round, { q: null, seen: false, answers: new Map(), marks: new Map(), markOrder: [], checkpoints: 0 });
   clearInterval(ui.devicesTimer);
   Object.assign(ui, { socket: null, game: null, state: null, question: null, scores: null, devices: [] });
   show("#console", false);
@@ -309,7 +316,8 @@ function onFrame(frame) {
     case "event":
       logEvent(frame.data);
       if (String(frame.data.type).startsWith("device_")) loadDevices();
-      return;
+      if (!followRound(frame.data)) return;
+      break;
     case "error":
       $("#cmd-error").textContent = frame.message;
       return;
@@ -317,6 +325,39 @@ function onFrame(frame) {
       return;
   }
   render();
+}
+
+/** Keep `round` in step with the hub (see there); true when the page needs redrawing. */
+function followRound(event) {
+  const data = event?.data ?? {};
+  switch (event?.type) {
+    case "question_shown":
+      Object.assign(round, { q: data.index, seen: true, answers: new Map(), marks: new Map(), markOrder: [], checkpoints: 0 });
+      return true;
+    case "answer_received":
+      if (data.index === round.q) round.answers.set(data.team, data);
+      return true;
+    case "buzzers_armed":
+    case "score_adjusted":
+      round.checkpoints += 1;
+      return true;
+    case "judgement_made":
+      round.checkpoints += 1;
+      if (data.index === round.q) {
+        round.marks.set(data.team, data.correct);
+        round.markOrder.push(data.team);
+      }
+      return true;
+    case "undo_done":
+      round.checkpoints = Math.max(0, round.checkpoints - 1);
+      if (data.undid === "judgement") round.marks.delete(round.markOrder.pop());
+      return true;
+    case "team_removed":
+      round.checkpoints = 0; // the hub drops every checkpoint (one could bring the team's score back)
+      return true;
+    default:
+      return false;
+  }
 }
 
 function logEvent(event) {
@@ -337,14 +378,87 @@ function render() {
       ? t("no_question")
       : t("question_of", { n: state.question + 1, count: state.question_count ?? "?" });
   renderQuestion(state);
+  renderClosed(state, phase, names);
   renderRuling(state.last_ruling, names);
   renderScores($("#scores"), ui.scores);
   renderTeamPicker(names);
   renderTeams(names);
   renderDevices();
   renderTimer();
-  for (const button of document.querySelectorAll("[data-cmd=pause]")) button.classList.toggle("hidden", phase === "paused");
-  for (const button of document.querySelectorAll("[data-cmd=resume]")) button.classList.toggle("hidden", phase !== "paused");
+  // In closed only the commands the hub takes there are offered; elsewhere every one (the hub's refusal explains).
+  const allowed = phase === "closed" ? closedCommands(state, names) : null;
+  for (const button of document.querySelectorAll("#console [data-cmd]")) {
+    const cmd = button.dataset.cmd;
+    let hidden = (cmd === "pause" && phase === "paused") || (cmd === "resume" && phase !== "paused");
+    if (allowed) hidden = !allowed.has(cmd);
+    button.classList.toggle("hidden", hidden);
+  }
+}
+
+/** Whether this console saw the current question from its start (so `round` is complete). */
+function roundKnown(state) {
+  return round.seen && round.q === state.question;
+}
+
+/** The commands hub/core/transitions.py accepts in closed, narrowed by the game's own rules (Game._decide_*): re-arm
+ * only a buzzer question with a team left to buzz; undo only with a checkpoint; no show, next or global judge (an
+ * open-text answer is marked per team, in #marks). */
+function closedCommands(state, names) {
+  const buzzer = ui.question?.type === "buzzer";
+  const allowed = new Set(["reveal", "skip", "pause"]);
+  if (buzzer && (state.locked_out ?? []).length < names.size) allowed.add("arm");
+  // Opened mid-question: a buzz window that ran out was armed in this question, so its checkpoint is there.
+  if (roundKnown(state) ? round.checkpoints > 0 : buzzer) allowed.add("undo");
+  return allowed;
+}
+
+/** In closed: what happened, in one line, and the open-text answers with a Right/Wrong pair each until marked. */
+function renderClosed(state, phase, names) {
+  const question = ui.question;
+  const closed = phase === "closed" && question && question.index === state.question;
+  const known = roundKnown(state);
+  let note = "";
+  if (closed && question.type === "buzzer") note = t("closed_nobody_buzzed");
+  else if (closed && known) note = t("closed_answered", { count: round.answers.size, total: names.size });
+  else if (closed) note = t("closed_answers");
+  if (closed && question.type === "open_text") note += ` ${t(known ? "closed_mark" : "closed_mark_unknown")}`;
+  $("#closed-note").textContent = note;
+  show("#closed-note", Boolean(note));
+  const marking = Boolean(closed) && question.type === "open_text" && known;
+  show("#marks", marking && round.answers.size > 0);
+  fill(
+    $("#marks"),
+    marking
+      ? [...round.answers].map(([team, answer]) => {
+          const name = names.get(team) ?? team;
+          const verdict = round.marks.get(team);
+          return el(
+            "li",
+            { dataset: { team } },
+            el("span", { class: "name" }, name),
+            el("span", { class: "given" }, answerText(question, answer)),
+            verdict === undefined
+              ? [
+                  el("button", { type: "button", class: "ok", onclick: () => command({ cmd: "judge", verdict: "right", team }) },
+                    t("mark_right", { name })),
+                  el("button", { type: "button", class: "bad", onclick: () => command({ cmd: "judge", verdict: "wrong", team }) },
+                    t("mark_wrong", { name })),
+                ]
+              : el("span", { class: verdict ? "badge ok" : "badge bad" }, t(verdict ? "marked_right" : "marked_wrong")),
+          );
+        })
+      : [],
+  );
+}
+
+/** A team's answer as the host reads it: the choice's letter and text, the number, or the text. */
+function answerText(question, answer) {
+  if (typeof answer.choice === "number") {
+    const id = CHOICE_IDS[answer.choice];
+    const choice = (question.choices ?? []).find((c) => c.id === id);
+    return choice ? `${id.toUpperCase()} · ${choice.text}` : id.toUpperCase();
+  }
+  return String(answer.value ?? answer.text ?? "");
 }
 
 function renderQuestion(state) {

@@ -7,6 +7,7 @@ import { $, api, ApiError, choiceText, el, fill, GameSocket, renderScores, setCo
 import { formatNumber, initI18n, languageSwitcher, t } from "/static/i18n.js";
 
 const TOKEN_KEY = "quizhub.team";
+const ANSWER_KEY = "quizhub.answer"; // {team, q, value}: the team's last accepted answer, shown again after a reload
 const CHOICE_IDS = "abcdefghijklmnop"; // the hub's choice ids, in order (an answer_received event carries the index)
 const ANSWER_TYPES = new Set(["multiple_choice", "true_false", "numeric", "estimate", "open_text"]);
 
@@ -31,6 +32,7 @@ function onConn(status, detail) {
 
 function forget(message) {
   localStorage.removeItem(TOKEN_KEY);
+  localStorage.removeItem(ANSWER_KEY);
   if (me.socket) me.socket.stop();
   Object.assign(me, { token: null, team: null, socket: null, state: null, question: null, scores: null });
   Object.assign(me, { pressed: false, early: null, answers: new Map() });
@@ -71,6 +73,7 @@ function play(token, team) {
   show("#join", false);
   show("#team", true);
   $("#team-name").textContent = team.name;
+  restoreAnswer();
   me.socket = new GameSocket({ bearer: token, onFrame, onStatus: onConn }).start();
   render();
 }
@@ -124,7 +127,7 @@ function onEvent(event) {
   }
   if (event?.type === "answer_received" && data.team === me.team?.id) {
     const value = data.choice !== undefined && data.choice !== null ? [CHOICE_IDS[data.choice]] : data.value ?? data.text;
-    me.answers.set(data.index, { value, status: "ok" });
+    accepted(data.index, value);
     return true;
   }
   return false;
@@ -133,8 +136,24 @@ function onEvent(event) {
 function onReply(frame) {
   for (const [q, entry] of me.answers) {
     if (entry.ref !== frame.id) continue;
-    if (frame.ok) me.answers.set(q, { ...entry, status: "ok" });
+    if (frame.ok) accepted(q, entry.value);
     else me.answers.set(q, { ...entry, status: "refused", message: frame.error?.message ?? t("answer_refused") });
+  }
+}
+
+/** The hub took our answer to question `q`: it stays on this page, and in this phone's storage for a reload (the
+ * socket replays no events from before it connected). */
+function accepted(q, value) {
+  me.answers.set(q, { ...me.answers.get(q), value, status: "ok" });
+  localStorage.setItem(ANSWER_KEY, JSON.stringify({ team: me.team?.id, q, value }));
+}
+
+function restoreAnswer() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(ANSWER_KEY) ?? "null");
+    if (saved?.team === me.team?.id && Number.isInteger(saved.q)) me.answers.set(saved.q, { value: saved.value, status: "ok" });
+  } catch {
+    localStorage.removeItem(ANSWER_KEY); // not ours to read: forget it
   }
 }
 
@@ -173,6 +192,7 @@ function buzzState() {
   if (locked) return ["locked", t("state_locked")];
   if (state.phase === "armed") return me.pressed ? ["pressed", t("state_pressed")] : ["armed", t("state_armed")];
   if (state.phase === "question") return ["ready", t("state_ready")];
+  if (state.phase === "closed") return ["closed", t("state_closed")];
   return ["wait", t("state_wait")];
 }
 
@@ -258,11 +278,26 @@ function answerStatus(question, mine) {
     return right ? ["right", t("answer_right")] : ["wrong", t("answer_wrong", { answer: reveal.answer })];
   }
   if (reveal) return ["", t("answer_was", { answer: reveal.answer })];
+  if (me.state?.phase === "closed" && me.state.question === question.index && mine?.status === "ok") {
+    return ["ok", t("answer_closed_yours", { answer: mineText(question, mine) })];
+  }
+  if (me.state?.phase === "closed" && me.state.question === question.index && !mine) {
+    return ["", t("answer_closed_none")];
+  }
   if (mine?.status === "sending") return ["", t("answer_sending")];
   if (mine?.status === "ok") return ["ok", t("answer_locked")];
   if (mine?.status === "refused") return ["wrong", mine.message];
   if (answersOpen()) return ["", t("answer_now")];
   return ["", t("answer_wait")];
+}
+
+/** Our answer as sent: the choice's letter and text, or the number or text. */
+function mineText(question, mine) {
+  if (Array.isArray(mine.value)) {
+    const choice = (question.choices ?? []).find((c) => c.id === mine.value[0]);
+    return choice ? `${choice.id.toUpperCase()} · ${choiceText(question, choice)}` : String(mine.value[0]).toUpperCase();
+  }
+  return typeof mine.value === "number" ? formatNumber(mine.value) : String(mine.value);
 }
 
 function renderAnswers() {
@@ -285,6 +320,7 @@ function renderAnswers() {
       ? t(question.unit ? "your_number_unit" : "your_number", { unit: question.unit ?? "" })
       : t("your_answer");
     const done = mine?.status === "ok" || mine?.status === "sending";
+    if (done && !input.value) input.value = String(mine.value); // after a reload: what the team sent
     input.disabled = !open || done;
     $("#free-form button").disabled = !open || done;
   } else {
@@ -320,6 +356,10 @@ function phaseText() {
   const phase = me.state?.phase;
   if (!phase) return "";
   if (isAnswerQuestion() && phase === "armed") return t("phase_answer");
+  // closed: the buzz window ran out with nobody pressing, or the answers are in (or their time ran out)
+  if (phase === "closed" && me.question?.index === me.state.question) {
+    return isAnswerQuestion() ? t("phase_closed_answers") : t("phase_closed_buzzer");
+  }
   return t(`phase_${phase}`);
 }
 
@@ -335,6 +375,7 @@ function render() {
   show("#buzz", !answering);
   show("#hint", !answering);
   $("#phase").textContent = phaseText();
+  $("#phase").dataset.phase = me.state?.phase ?? "";
   const sameQuestion = me.question && me.state?.question === me.question.index;
   $("#question").textContent = sameQuestion ? me.question.text : "";
   if (kind === "false_start") $("#message").textContent = earlyMessage();

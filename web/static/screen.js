@@ -271,6 +271,11 @@ const ANSWER_TYPES = new Set(["multiple_choice", "true_false", "numeric", "estim
 
 function phaseText(state, question) {
   if (state.phase === "armed" && ANSWER_TYPES.has(question?.type)) return t("phase_answer"); // phones, not buzzers
+  // closed: the buzz window ran out with nobody pressing, or the phones' answers are in (or their time ran out);
+  // the question stays up, the answer waits for the reveal
+  if (state.phase === "closed" && question) {
+    return ANSWER_TYPES.has(question.type) ? t("phase_closed_answers") : t("phase_closed_buzzer");
+  }
   return state.phase ? t(`phase_${state.phase}`) : "";
 }
 
@@ -282,6 +287,7 @@ function render() {
   const question = state.question === undefined ? null : view.question;
   $("#round").textContent = question?.round_title ?? "";
   $("#phase").textContent = phaseText(state, question);
+  $("#phase").dataset.phase = state.phase ?? "";
   $("#question").textContent = question?.text ?? "";
   renderMedia(question);
   renderChoices(question, state.reveal);
