@@ -10,6 +10,10 @@ import { healthCells, labelCells } from "/static/devicehealth.js";
 
 // Only while the socket is down (or there is no game to subscribe to) is the list re-read, this often.
 const FALLBACK_POLL_MS = 30000;
+// What the hub measures (clock sync error, last seen) it writes to the database every few seconds and pushes to
+// no socket: while the page is live and in view, the list is re-read this often for those columns, and only when
+// some buzzer is online. Presence and what buzzers report themselves (battery, signal) are pushed at once.
+const HEALTH_REFRESH_MS = 5000;
 const PRESS_FLASH_MS = 1500;
 
 const page = {
@@ -20,6 +24,7 @@ const page = {
   pending: null, // {team, name}: the team the next unpaired press is paired to
   socket: null,
   fallback: null, // the slow re-read's timer while the socket is not live
+  health: null, // the measurements' re-read timer while the socket is live
   generation: 0, // the newest list read: an older answer that arrives late is dropped
   pushed: null, // while a list read is in flight: the device frames that arrived meanwhile (applied on top)
   rowErrors: new Map(), // device -> the last refusal, shown next to that buzzer
@@ -78,9 +83,16 @@ function onStatus(status, detail) {
   if (status === "live") {
     stopFallback();
     refresh(); // (re)connected: the whole list once; from now on changes are pushed
+    page.health ??= setInterval(refreshMeasurements, HEALTH_REFRESH_MS);
   } else {
+    clearInterval(page.health);
+    page.health = null;
     startFallback();
   }
+}
+
+function refreshMeasurements() {
+  if (document.visibilityState === "visible" && page.devices.some((device) => device.online)) refresh();
 }
 
 function startFallback() {
