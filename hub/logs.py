@@ -18,10 +18,13 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-__all__ = ["REDACTED", "ConsoleFormatter", "JsonFormatter", "LogFormat", "configure_logging"]
+__all__ = ["NOISY_LOGGERS", "REDACTED", "ConsoleFormatter", "JsonFormatter", "LogFormat", "ProcessLogHandler",
+           "configure_logging"]
 
 LogFormat = Literal["text", "console", "json"]
 REDACTED = "[redacted]"
+# amqtt and transitions are chatty at INFO about every packet and state; their warnings still show.
+NOISY_LOGGERS = ("amqtt", "transitions", "uvicorn.access", "alembic")
 # Substrings of a context field's name that mark its value as a secret, whoever logged it ("credential" is not one:
 # broker/credentials.py logs the login *name* under it).
 _SECRET_NAMES = ("password", "passwd", "secret", "token", "authorization", "cookie", "api_key")
@@ -73,13 +76,23 @@ class ConsoleFormatter(logging.Formatter):
         return line
 
 
+class ProcessLogHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The stderr handler `configure_logging` puts on the root logger: one a process, replaced by the next call."""
+
+
 def configure_logging(fmt: LogFormat = "text", level: str = "INFO") -> None:
-    """Install one stderr handler on the root logger with the chosen rendering (``json``, or ``text``/``console``)."""
-    handler = logging.StreamHandler(sys.stderr)
+    """Put one stderr handler on the root logger with the chosen rendering (``json``, or ``text``/``console``).
+
+    A second call replaces the first call's handler (the stderr of its time) instead of adding another; handlers
+    that others put on the root logger stay.
+    """
+    handler = ProcessLogHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    for old in [h for h in root.handlers if isinstance(h, ProcessLogHandler)]:
+        root.removeHandler(old)
+        old.close()
+    root.addHandler(handler)
     root.setLevel(level)
-    # amqtt and transitions are chatty at INFO about every packet and state; their warnings still show.
-    for noisy in ("amqtt", "transitions", "uvicorn.access", "alembic"):
+    for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -6,12 +6,14 @@ A test that needs one and cannot reach it fails with a sentence saying how to st
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from hub.logs import NOISY_LOGGERS, ProcessLogHandler
 from tests.services import (  # noqa: F401 - re-exported for older imports
     MOSQUITTO_DOWN,
     MOSQUITTO_HOST,
@@ -21,6 +23,22 @@ from tests.services import (  # noqa: F401 - re-exported for older imports
     free_port,
     tcp_reachable,
 )
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_found() -> Iterator[None]:
+    """Undo what a command run in-process (`web.cli.main`) does to logging: its `configure_logging` handler writes to
+    this test's captured stderr, which pytest closes after the test ("--- Logging error --- ... I/O operation on
+    closed file" in later tests), and it sets the root and the noisy loggers' levels."""
+    loggers = [logging.getLogger(), *map(logging.getLogger, NOISY_LOGGERS)]
+    levels = [logger.level for logger in loggers]
+    yield
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, ProcessLogHandler)]:
+        root.removeHandler(handler)
+        handler.close()
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.setLevel(level)
 
 
 @pytest.fixture
