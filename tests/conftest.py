@@ -24,6 +24,9 @@ from tests.services import (  # noqa: F401 - re-exported for older imports
     tcp_reachable,
 )
 
+# The hub's fixtures (arena, mqtt_env, db_url, postgres_db_url) for every package; tests/hub/conftest.py defines them.
+pytest_plugins = ["tests.hub_arena"]
+
 
 @pytest.fixture(autouse=True)
 def _logging_as_found() -> Iterator[None]:

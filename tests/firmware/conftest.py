@@ -14,10 +14,6 @@ from typing import Any
 import pytest
 
 from tests.firmware.buzzer_harness import HostBuzzer, LinkCutter, Mosquitto, build_host
-
-# The hub's own fixtures (embedded broker or Mosquitto, database, running Hub, host client), reused unchanged by
-# the end-to-end test in test_buzzer_e2e.py.
-from tests.hub.conftest import arena, db_url, mqtt_env, postgres_db_url  # noqa: F401
 from tests.services import free_port
 
 

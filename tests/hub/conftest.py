@@ -116,6 +116,26 @@ class HostClient:
         assert reply["ok"], reply
         return reply
 
+    async def pair_and_arm(
+        self, red: VirtualBuzzer, blue: VirtualBuzzer, *, waiting: tuple[VirtualBuzzer, ...] | None = None
+    ) -> dict[str, Any]:
+        """Teams red and blue, each paired with its buzzer, then the question shown and armed: the arm's reply.
+
+        Each buzzer of `waiting` (both unless told) has its config before the show and its arm before the return.
+        """
+        waiting = (red, blue) if waiting is None else waiting
+        await self.ok("add_team", team="red", name="Red")
+        await self.ok("add_team", team="blue", name="Blue")
+        await self.ok("pair", device=red.device_id, team="red")
+        await self.ok("pair", device=blue.device_id, team="blue")
+        for buzzer in waiting:
+            await buzzer.wait_for("config")
+        await self.ok("show")
+        armed = await self.ok("arm")
+        for buzzer in waiting:
+            await buzzer.wait_for("armed")
+        return armed
+
 
 @dataclass
 class Arena:

@@ -33,14 +33,7 @@ async def test_a_buzz_taken_but_not_logged_is_redelivered_and_logged_once(rig: R
     w, host = rig.watcher, rig.host
     red, blue = rig.buzzers["red"], rig.buzzers["blue"]
     await _start(rig, "first start", hellos=0)
-    await host.ok("add_team", team="red", name="Red")
-    await host.ok("add_team", team="blue", name="Blue")
-    await host.ok("pair", device=red.device_id, team="red")
-    await host.ok("pair", device=blue.device_id, team="blue")
-    await red.wait_for("config")
-    await host.ok("show")
-    await host.ok("arm")
-    await red.wait_for("armed")
+    await host.pair_and_arm(red, blue, waiting=(red,))
 
     async with _game_row_locked(rig.db_url, rig.game_id) as lock:
         buzz = await red.press()

@@ -23,10 +23,9 @@ from sqlalchemy.engine import make_url
 
 from broker.credentials import Role
 from hub.db import Repository, create_engine
-from hub.mqttclient import make_client
 from hub.simulator import VirtualBuzzer
 from tests.hub.conftest import HostClient
-from tests.hub.test_recovery import HubProcess, Watcher, _broker_url, _prepare_game
+from tests.hub.test_recovery import HubProcess, Watcher, _broker_url, _prepare_game, _watch_host_and_buzzers
 from tests.services import REDIS_URL, reset_schema
 
 if TYPE_CHECKING:
@@ -131,32 +130,8 @@ async def pair(mqtt_env: MqttEnv, postgres_db_url: str) -> AsyncIterator[Pair]:
             await redis.aclose()
 
         stack.push_async_callback(forget_leases)
-
-        watcher = Watcher(root, game_id)
-        viewer = make_client(mqtt_env.address(f"screen-{tag}", Role.INTEGRATOR), identifier=f"screen-{tag}")
-        await stack.enter_async_context(viewer)
-        for leaf in ("events", "state", "scores"):
-            await viewer.subscribe(watcher.topic(leaf), qos=1)
-        await viewer.subscribe(f"{root}/hub/status", qos=1)
-        pump = asyncio.create_task(watcher.pump(viewer))
-        stack.callback(pump.cancel)
-
-        console = f"console-{tag}"
-        host_client = make_client(mqtt_env.address(console, Role.HOST), identifier=console)
-        await stack.enter_async_context(host_client)
-        await host_client.subscribe(f"{root}/games/{game_id}/replies/{console}", qos=1)
-        host = HostClient(host_client, root, game_id, console)
-        host_pump = asyncio.create_task(host.pump())
-        stack.callback(host_pump.cancel)
-
-        buzzers: list[VirtualBuzzer] = []
-        for team in ("red", "blue"):
-            device = f"bz-{team}-{tag}"
-            buzzer = VirtualBuzzer(device, mqtt_env.address(device, Role.DEVICE), root=root)
-            task = asyncio.create_task(buzzer.run())
-            stack.callback(task.cancel)
-            buzzers.append(buzzer)
-        yield Pair(db_url, game_id, owner, standby, host, watcher, *buzzers)
+        watcher, host, buzzers = await _watch_host_and_buzzers(stack, mqtt_env, game_id, tag)
+        yield Pair(db_url, game_id, owner, standby, host, watcher, buzzers["red"], buzzers["blue"])
 
 
 @pytest.mark.parametrize("mqtt_env", ["embedded", "mosquitto"], indirect=True)
@@ -168,16 +143,7 @@ async def test_standby_takes_over_a_killed_owner_and_the_game_goes_on(pair: Pair
         async with asyncio.timeout(10):
             await b.connected.wait()
 
-    await host.ok("add_team", team="red", name="Red")
-    await host.ok("add_team", team="blue", name="Blue")
-    await host.ok("pair", device=red.device_id, team="red")
-    await host.ok("pair", device=blue.device_id, team="blue")
-    await red.wait_for("config")
-    await blue.wait_for("config")
-    await host.ok("show")
-    armed_seq = (await host.ok("arm"))["result"]["seq"]
-    await red.wait_for("armed")
-    await blue.wait_for("armed")
+    armed_seq = (await host.pair_and_arm(red, blue))["result"]["seq"]
     await w.until(lambda: w.seqs()[-1:] == [armed_seq], "the arm on the events topic")
 
     # ---- red's buzz is in the owner's hands (taken off the broker, its append waiting) when the owner dies.

@@ -173,6 +173,39 @@ def _broker_url(address: BrokerAddress) -> str:
     return f"mqtt://{address.username}:{address.password.get_secret_value()}@{address.host}:{address.port}"
 
 
+async def _watch_host_and_buzzers(
+    stack: AsyncExitStack, mqtt_env: MqttEnv, game_id: str, tag: str
+) -> tuple[Watcher, HostClient, dict[str, VirtualBuzzer]]:
+    """A screen's view of the game and of the hub's status, a host console on the game, and buzzers for teams red
+    and blue (not yet connected), all of them live until `stack` closes."""
+    root = mqtt_env.root
+    watcher = Watcher(root, game_id)
+    viewer = make_client(mqtt_env.address(f"screen-{tag}", Role.INTEGRATOR), identifier=f"screen-{tag}")
+    await stack.enter_async_context(viewer)
+    for leaf in ("events", "state", "scores"):
+        await viewer.subscribe(watcher.topic(leaf), qos=1)
+    await viewer.subscribe(f"{root}/hub/status", qos=1)
+    pump = asyncio.create_task(watcher.pump(viewer))
+    stack.callback(pump.cancel)
+
+    console = f"console-{tag}"
+    host_client = make_client(mqtt_env.address(console, Role.HOST), identifier=console)
+    await stack.enter_async_context(host_client)
+    await host_client.subscribe(f"{root}/games/{game_id}/replies/{console}", qos=1)
+    host = HostClient(host_client, root, game_id, console)
+    host_pump = asyncio.create_task(host.pump())
+    stack.callback(host_pump.cancel)
+
+    buzzers: dict[str, VirtualBuzzer] = {}
+    for team in ("red", "blue"):
+        device = f"bz-{team}-{tag}"
+        buzzer = VirtualBuzzer(device, mqtt_env.address(device, Role.DEVICE), root=root)
+        task = asyncio.create_task(buzzer.run())
+        stack.callback(task.cancel)
+        buzzers[team] = buzzer
+    return watcher, host, buzzers
+
+
 @pytest.fixture
 async def rig(tmp_path: Path, mqtt_env: MqttEnv, db_url: str) -> AsyncIterator[Rig]:
     """The broker (embedded in this process, or this machine's Mosquitto) outlives the hub subprocess."""
@@ -180,45 +213,17 @@ async def rig(tmp_path: Path, mqtt_env: MqttEnv, db_url: str) -> AsyncIterator[R
     game_id = await _prepare_game(db_url)
     # Unique client ids: the Mosquitto is shared with every other test running on this machine.
     tag = uuid.uuid4().hex[:6]
-
-    def login(name: str, role: Role) -> BrokerAddress:
-        return mqtt_env.address(name, role)
-
     async with AsyncExitStack() as stack:
         hub_data = tmp_path / "hubdata"
         hub_data.mkdir()
         env = {k: v for k, v in os.environ.items() if not k.startswith("QUIZHUB_")}
         hub = HubProcess(
-            ["hub", "--broker-url", _broker_url(login(f"svc-{tag}", Role.SERVICE)), "--db-url", db_url,
+            ["hub", "--broker-url", _broker_url(mqtt_env.address(f"svc-{tag}", Role.SERVICE)), "--db-url", db_url,
              "--data-dir", str(hub_data), "--topic-root", root, "--client-id", f"hub-{tag}"],
             env,
         )
         stack.push_async_callback(hub.kill)
-
-        watcher = Watcher(root, game_id)
-        viewer = make_client(login(f"screen-{tag}", Role.INTEGRATOR), identifier=f"screen-{tag}")
-        await stack.enter_async_context(viewer)
-        for leaf in ("events", "state", "scores"):
-            await viewer.subscribe(watcher.topic(leaf), qos=1)
-        await viewer.subscribe(f"{root}/hub/status", qos=1)
-        pump = asyncio.create_task(watcher.pump(viewer))
-        stack.callback(pump.cancel)
-
-        console = f"console-{tag}"
-        host_client = make_client(login(console, Role.HOST), identifier=console)
-        await stack.enter_async_context(host_client)
-        await host_client.subscribe(f"{root}/games/{game_id}/replies/{console}", qos=1)
-        host = HostClient(host_client, root, game_id, console)
-        host_pump = asyncio.create_task(host.pump())
-        stack.callback(host_pump.cancel)
-
-        buzzers: dict[str, VirtualBuzzer] = {}
-        for team in ("red", "blue"):
-            device = f"bz-{team}-{tag}"
-            buzzer = VirtualBuzzer(device, login(device, Role.DEVICE), root=root)
-            task = asyncio.create_task(buzzer.run())
-            stack.callback(task.cancel)
-            buzzers[team] = buzzer
+        watcher, host, buzzers = await _watch_host_and_buzzers(stack, mqtt_env, game_id, tag)
         yield Rig(root, game_id, db_url, hub, host, watcher, buzzers, stack)
 
 
@@ -255,16 +260,7 @@ async def test_hub_killed_mid_question_resumes_from_its_log(rig: Rig) -> None:
         async with asyncio.timeout(10):
             await b.connected.wait()
 
-    await host.ok("add_team", team="red", name="Red")
-    await host.ok("add_team", team="blue", name="Blue")
-    await host.ok("pair", device=red.device_id, team="red")
-    await host.ok("pair", device=blue.device_id, team="blue")
-    await red.wait_for("config")
-    await blue.wait_for("config")
-    await host.ok("show")
-    armed = await host.ok("arm")
-    await red.wait_for("armed")
-    await blue.wait_for("armed")
+    armed = await host.pair_and_arm(red, blue)
     last = armed["result"]["seq"]
     await w.until(lambda: w.seqs()[-1:] == [last] and w.state().get("armed") is True, "the arm on the topics")
 

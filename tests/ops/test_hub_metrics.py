@@ -13,25 +13,15 @@ import pytest
 
 from hub import metrics
 from hub.logs import JsonFormatter
-from tests.hub import conftest as _hub_fixtures
+from tests.hub_arena import hub_marks
+from tests.ops.test_web_metrics import samples
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from tests.hub.conftest import Arena
 
-arena, db_url, mqtt_env, postgres_db_url = (
-    _hub_fixtures.arena,
-    _hub_fixtures.db_url,
-    _hub_fixtures.mqtt_env,
-    _hub_fixtures.postgres_db_url,
-)
-
-pytestmark = [
-    pytest.mark.timeout(60),
-    pytest.mark.parametrize("mqtt_env", ["embedded"], indirect=True),
-    pytest.mark.parametrize("db_url", ["sqlite"], indirect=True),
-]
+pytestmark = hub_marks(timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -44,13 +34,7 @@ def scrape_url() -> str:
 def scrape(url: str) -> dict[str, float]:
     """Every sample of the exposition text, keyed by its name and labels as printed."""
     with urllib.request.urlopen(url, timeout=5) as resp:
-        text = resp.read().decode()
-    samples: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            key, _, value = line.rpartition(" ")
-            samples[key] = float(value)
-    return samples
+        return samples(resp.read().decode())
 
 
 @pytest.fixture

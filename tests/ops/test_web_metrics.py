@@ -87,6 +87,7 @@ def client(app: FastAPI, peer: tuple[str, int] = LOOPBACK, **kwargs: object) -> 
 
 
 def samples(text: str) -> dict[str, float]:
+    """Every sample of a Prometheus exposition text, keyed by its name and labels as printed."""
     out: dict[str, float] = {}
     for line in text.splitlines():
         if line and not line.startswith("#"):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import pytest
 from argon2 import PasswordHasher
 from fastapi import FastAPI
+from routes_kit import FakeHub
 from web_testkit import OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, OIDC_REDIRECT_URI, OIDC_USERS, build_app, client_for
 
 from hub.db.engine import create_engine, session_factory
@@ -124,6 +125,13 @@ def repo(db: async_sessionmaker[AsyncSession]) -> Repository:
 @pytest.fixture
 def app(settings: Settings, db: async_sessionmaker[AsyncSession]) -> FastAPI:
     return build_app(settings, db)
+
+
+@pytest.fixture
+def hub(app: FastAPI) -> FakeHub:
+    """The app's hub client, replaced by the double that records each command and answers as scripted."""
+    app.state.hub_client = FakeHub()
+    return app.state.hub_client  # type: ignore[no-any-return]
 
 
 @pytest.fixture

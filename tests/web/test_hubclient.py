@@ -12,21 +12,13 @@ import pytest
 from broker.credentials import Role
 from hub.messages import SyncRequest
 from hub.topics import TopicKind, Topics
-from tests.hub import conftest as _hub_fixtures
 from tests.hub.conftest import Arena
+from tests.hub_arena import hub_marks
 from web.fanout import create_broadcast
 from web.hubclient import FeedMessage, HubClient, HubTimeoutError
 
-# The hub's fixtures (embedded broker, database, running Hub with the demo game), reused unchanged.
-arena, db_url, mqtt_env, postgres_db_url = (
-    _hub_fixtures.arena, _hub_fixtures.db_url, _hub_fixtures.mqtt_env, _hub_fixtures.postgres_db_url
-)
-
-pytestmark = [
-    pytest.mark.timeout(30),
-    pytest.mark.parametrize("mqtt_env", ["embedded"], indirect=True),
-    pytest.mark.parametrize("db_url", ["sqlite"], indirect=True),
-]
+# The hub's fixtures (embedded broker, database, running Hub with the demo game): tests/hub_arena.py.
+pytestmark = hub_marks(timeout=30)
 
 
 def _client(arena: Arena, broadcast: object, **kwargs: object) -> HubClient:

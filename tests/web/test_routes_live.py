@@ -12,7 +12,6 @@ import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
-import pytest
 from routes_kit import bearer, signed_in
 from web_testkit import build_app, client_for
 
@@ -21,7 +20,7 @@ from hub.db.engine import create_engine, session_factory
 from hub.db.repository import Repository
 from hub.settings import Settings
 from hub.topics import Topics
-from tests.hub import conftest as _hub_fixtures
+from tests.hub_arena import hub_marks
 from web.fanout import create_broadcast
 from web.hubclient import HubClient
 
@@ -30,19 +29,8 @@ if TYPE_CHECKING:
 
     from tests.hub.conftest import Arena
 
-# The hub's fixtures (embedded broker, database, running Hub with the demo game), reused unchanged.
-arena, db_url, mqtt_env, postgres_db_url = (
-    _hub_fixtures.arena,
-    _hub_fixtures.db_url,
-    _hub_fixtures.mqtt_env,
-    _hub_fixtures.postgres_db_url,
-)
-
-pytestmark = [
-    pytest.mark.timeout(60),
-    pytest.mark.parametrize("mqtt_env", ["embedded"], indirect=True),
-    pytest.mark.parametrize("db_url", ["sqlite"], indirect=True),
-]
+# The hub's fixtures (embedded broker, database, running Hub with the demo game): tests/hub_arena.py.
+pytestmark = hub_marks(timeout=60)
 
 
 async def _until(check: Any, what: str) -> None:

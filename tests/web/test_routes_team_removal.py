@@ -20,12 +20,6 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture
-def hub(app: FastAPI) -> FakeHub:
-    app.state.hub_client = FakeHub()
-    return app.state.hub_client  # type: ignore[no-any-return]
-
-
-@pytest.fixture
 async def host(app: FastAPI, repo: Repository, hub: FakeHub) -> AsyncIterator[httpx.AsyncClient]:
     async with signed_in(app, repo, "quizmaster", "quinn") as client:
         yield client

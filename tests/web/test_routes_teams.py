@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pytest
 from routes_kit import FakeHub, bearer, stored_game
 from web_testkit import client_for
 
@@ -15,12 +14,6 @@ if TYPE_CHECKING:
 
     from hub.db.repository import Repository
     from hub.settings import Settings
-
-
-@pytest.fixture
-def hub(app: FastAPI) -> FakeHub:
-    app.state.hub_client = FakeHub()
-    return app.state.hub_client  # type: ignore[no-any-return]
 
 
 async def _code(repo: Repository, game_id: str) -> str:

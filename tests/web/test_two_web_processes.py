@@ -30,7 +30,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from broker.credentials import Role
-from tests.hub import conftest as _hub_fixtures
+from tests.hub_arena import hub_marks
 from web.auth import issue_display_token
 from web.auth.users import create_user
 
@@ -39,20 +39,7 @@ if TYPE_CHECKING:
 
     from tests.hub.conftest import Arena
 
-arena, db_url, mqtt_env, postgres_db_url = (
-    _hub_fixtures.arena,
-    _hub_fixtures.db_url,
-    _hub_fixtures.mqtt_env,
-    _hub_fixtures.postgres_db_url,
-)
-
-pytestmark = [
-    pytest.mark.redis,
-    pytest.mark.postgres,
-    pytest.mark.timeout(120),
-    pytest.mark.parametrize("mqtt_env", ["embedded"], indirect=True),
-    pytest.mark.parametrize("db_url", ["postgres"], indirect=True),
-]
+pytestmark = [pytest.mark.redis, pytest.mark.postgres, *hub_marks(db="postgres", timeout=120)]
 
 QUIZHUB = Path(sys.executable).with_name("quizhub")
 START_TIMEOUT = 60.0  # two processes migrating and connecting at once on a loaded 2-core box
