@@ -22,7 +22,7 @@ from hub.logs import configure_logging
 from hub.settings import Settings
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Coroutine, Sequence
 
 __all__ = ["main"]
 
@@ -162,19 +162,34 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(**overrides)
 
 
+def _run_until_stopped(
+    main: Coroutine[Any, Any, object],
+    *,
+    usage: tuple[type[Exception], ...] = (),
+    failure: tuple[type[Exception], ...] = (),
+) -> int:
+    """Run a long-lived command's coroutine; its exit status. Ctrl-C ends it with 0. An error of `usage` (one the
+    user can fix: a busy port, a bad option) prints its sentence and gives 2; one of `failure` prints it and gives 1.
+    """
+    try:
+        asyncio.run(main)
+    except usage as exc:
+        print(f"quizhub: {exc}", file=sys.stderr)  # noqa: T201
+        return EXIT_USAGE
+    except failure as exc:
+        print(f"quizhub: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from web.serve import HttpPortInUseError, run_serve  # noqa: PLC0415 - keep `credentials` fast to start
 
     settings = _settings(args)
     configure_logging(settings.log_format, settings.log_level)
-    try:
-        asyncio.run(run_serve(settings))
-    except (PortInUseError, HttpPortInUseError, BrokerStartError) as exc:
-        print(f"quizhub: {exc}", file=sys.stderr)  # noqa: T201
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        return 0
-    return 0
+    return _run_until_stopped(run_serve(settings), usage=(PortInUseError, HttpPortInUseError, BrokerStartError))
 
 
 def _cmd_broker(args: argparse.Namespace) -> int:
@@ -182,14 +197,7 @@ def _cmd_broker(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     configure_logging(settings.log_format, settings.log_level)
-    try:
-        asyncio.run(run_broker(settings))
-    except PortInUseError as exc:
-        print(f"quizhub: {exc}", file=sys.stderr)  # noqa: T201
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        return 0
-    return 0
+    return _run_until_stopped(run_broker(settings), usage=(PortInUseError,))
 
 
 def _cmd_hub(args: argparse.Namespace) -> int:
@@ -211,18 +219,8 @@ def _cmd_hub(args: argparse.Namespace) -> int:
     except (BrokerUrlError, MetricsPortInUseError) as exc:
         print(f"quizhub: {exc}", file=sys.stderr)  # noqa: T201
         return EXIT_USAGE
-    try:
-        asyncio.run(run_hub(settings, address, client_id=args.client_id, lease_url=settings.lease_url,
-                            lease_ms=settings.lease_ms))
-    except LeaseError as exc:
-        print(f"quizhub: {exc}", file=sys.stderr)  # noqa: T201
-        return EXIT_USAGE
-    except ConnectionError as exc:
-        print(f"quizhub: {exc}", file=sys.stderr)  # noqa: T201
-        return 1
-    except KeyboardInterrupt:
-        return 0
-    return 0
+    hub = run_hub(settings, address, client_id=args.client_id, lease_url=settings.lease_url, lease_ms=settings.lease_ms)
+    return _run_until_stopped(hub, usage=(LeaseError,), failure=(ConnectionError,))
 
 
 def _cmd_web(args: argparse.Namespace) -> int:
@@ -231,17 +229,7 @@ def _cmd_web(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     configure_logging(settings.log_format, settings.log_level)
-    try:
-        asyncio.run(run_web(settings))
-    except (HttpPortInUseError, ValueError) as exc:
-        print(f"quizhub: {exc}", file=sys.stderr)  # noqa: T201
-        return EXIT_USAGE
-    except WebStartError as exc:
-        print(f"quizhub: {exc}", file=sys.stderr)  # noqa: T201
-        return 1
-    except KeyboardInterrupt:
-        return 0
-    return 0
+    return _run_until_stopped(run_web(settings), usage=(HttpPortInUseError, ValueError), failure=(WebStartError,))
 
 
 def _read_password() -> str:
