@@ -22,8 +22,8 @@ from broker.credentials import Role
 from hub.db.models import UserRole
 from hub.settings import Settings
 from hub.simulator import VirtualBuzzer
-from tests.hub import conftest as _hub_fixtures
 from tests.hub.conftest import Arena
+from tests.hub_arena import hub_marks
 from web.app import create_app
 from web.auth import create_user, issue_display_token, issue_team_token
 
@@ -31,19 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
-# The hub's fixtures (embedded broker, database, running Hub with the demo game), reused unchanged.
-arena, db_url, mqtt_env, postgres_db_url = (
-    _hub_fixtures.arena,
-    _hub_fixtures.db_url,
-    _hub_fixtures.mqtt_env,
-    _hub_fixtures.postgres_db_url,
-)
-
-pytestmark = [
-    pytest.mark.timeout(60),
-    pytest.mark.parametrize("mqtt_env", ["embedded"], indirect=True),
-    pytest.mark.parametrize("db_url", ["sqlite"], indirect=True),
-]
+pytestmark = hub_marks(timeout=60)
 
 MC_QUESTION = 6  # demo quiz: "Which gas do plants absorb ...", choices a-d, answer b
 
