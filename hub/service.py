@@ -611,6 +611,7 @@ class HubService:
         if lanes:
             # asyncio.wait, not `await task` under suppress(CancelledError): a cancel of stop() itself must go on up.
             await asyncio.wait([lane.task for lane in lanes])
+        for lane in lanes:
             while not lane.queue.empty():
                 job = lane.queue.get_nowait()
                 if job is not None and job.done is not None:

@@ -7,6 +7,7 @@ waits (the trick of test_failover.py): a real hub, a real broker, real buzzers.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -141,21 +142,29 @@ async def test_one_games_inputs_are_logged_in_arrival_order_while_they_queue(are
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_shutdown_ends_a_lane_whose_job_swallowed_the_cancel(arena: Arena) -> None:
     # Python 3.11's asyncio.wait_for (under aiomqtt's publish) returns the result and drops a cancel that lands as
-    # the awaited reply arrives. The lane's worker then goes on to wait for its next job; shutdown must still end.
-    started = asyncio.Event()
-
-    async def swallows_the_cancel() -> None:
+    # the awaited reply arrives. The lane's worker then goes on to wait for its next job; shutdown must still end,
+    # and every job still queued in any game's lane is cancelled (never acknowledged).
+    async def swallows_the_cancel(started: asyncio.Event) -> None:
         started.set()
         try:
             await asyncio.Event().wait()
         except asyncio.CancelledError:
             return
 
+    async def never_run() -> None:
+        raise AssertionError("a job queued behind shutdown ran")
+
     service = arena.hub.service
-    service._enqueue(arena.game_id, swallows_the_cancel, "test/swallow")
-    await started.wait()
-    worker = service._lanes[arena.game_id].task
+    games = [arena.game_id, (await _new_game(arena)).game]
+    queued = []
+    for game_id in games:
+        started = asyncio.Event()
+        service._enqueue(game_id, functools.partial(swallows_the_cancel, started), "test/swallow")
+        await started.wait()
+        queued.append(service._enqueue(game_id, never_run, "test/queued", late=True))
+    workers = [service._lanes[game_id].task for game_id in games]
     async with asyncio.timeout(5) as deadline:
         await service.stop()
-    assert not deadline.expired(), "stop() waited on the worker until the deadline (and swallowed its cancel)"
-    assert worker.done()
+    assert not deadline.expired(), "stop() waited on a worker until the deadline (and swallowed its cancel)"
+    assert all(worker.done() for worker in workers)
+    assert [future is not None and future.cancelled() for future in queued] == [True, True]
