@@ -43,7 +43,6 @@ async function boot() {
   }
   if (!page.socket) {
     // No game to subscribe to, so no socket: the list as it is now, then the slow re-read.
-    await refresh();
     startFallback();
   }
 }
@@ -96,7 +95,9 @@ function refreshMeasurements() {
 }
 
 function startFallback() {
-  page.fallback ??= setInterval(refresh, FALLBACK_POLL_MS);
+  if (page.fallback) return;
+  page.fallback = setInterval(refresh, FALLBACK_POLL_MS);
+  refresh(); // the list as it is now: the socket may stay down (refused, hub away) for much longer than a read
 }
 
 function stopFallback() {
