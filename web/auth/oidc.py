@@ -98,8 +98,8 @@ def _safe_next(value: str | None) -> str:
     # characters are refused outright instead of relying on the redirect's percent-encoding.
     if not value or "\\" in value or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
         return "/"
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc or not value.startswith("/") or value.startswith("//"):
+    # A path that starts with one slash has neither scheme nor host; "//host" is a host.
+    if not value.startswith("/") or value.startswith("//"):
         return "/"
     return value
 
