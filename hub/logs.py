@@ -80,6 +80,14 @@ class ProcessLogHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The stderr handler `configure_logging` puts on the root logger: one a process, replaced by the next call."""
 
 
+def remove_process_handler() -> None:
+    """Take `configure_logging`'s handler off the root logger (and close it), leaving every other handler."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, ProcessLogHandler)]:
+        root.removeHandler(handler)
+        handler.close()
+
+
 def configure_logging(fmt: LogFormat = "text", level: str = "INFO") -> None:
     """Put one stderr handler on the root logger with the chosen rendering (``json``, or ``text``/``console``).
 
@@ -88,10 +96,8 @@ def configure_logging(fmt: LogFormat = "text", level: str = "INFO") -> None:
     """
     handler = ProcessLogHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
+    remove_process_handler()
     root = logging.getLogger()
-    for old in [h for h in root.handlers if isinstance(h, ProcessLogHandler)]:
-        root.removeHandler(old)
-        old.close()
     root.addHandler(handler)
     root.setLevel(level)
     for noisy in NOISY_LOGGERS:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.logs import NOISY_LOGGERS, ProcessLogHandler
+from hub.logs import NOISY_LOGGERS, remove_process_handler
 from tests.services import (  # noqa: F401 - re-exported for older imports
     MOSQUITTO_DOWN,
     MOSQUITTO_HOST,
@@ -36,10 +36,7 @@ def _logging_as_found() -> Iterator[None]:
     loggers = [logging.getLogger(), *map(logging.getLogger, NOISY_LOGGERS)]
     levels = [logger.level for logger in loggers]
     yield
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if isinstance(h, ProcessLogHandler)]:
-        root.removeHandler(handler)
-        handler.close()
+    remove_process_handler()
     for logger, level in zip(loggers, levels, strict=True):
         logger.setLevel(level)
 

@@ -163,7 +163,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _run_until_stopped(
-    main: Coroutine[Any, Any, object],
+    coro: Coroutine[Any, Any, object],
     *,
     usage: tuple[type[Exception], ...] = (),
     failure: tuple[type[Exception], ...] = (),
@@ -172,7 +172,7 @@ def _run_until_stopped(
     user can fix: a busy port, a bad option) prints its sentence and gives 2; one of `failure` prints it and gives 1.
     """
     try:
-        asyncio.run(main)
+        asyncio.run(coro)
     except usage as exc:
         print(f"quizhub: {exc}", file=sys.stderr)  # noqa: T201
         return EXIT_USAGE
