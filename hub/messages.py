@@ -78,6 +78,7 @@ __all__ = [
     "JsonObject",
     "JudgeCommand",
     "Judgement",
+    "Mark",
     "Media",
     "NextCommand",
     "PairCommand",
@@ -354,6 +355,13 @@ class Judgement(_Message):
     points: Points
 
 
+class Mark(_Message):
+    """A team's answer to the current question as the host marked it: right or wrong, never the answer itself."""
+
+    team: Id
+    verdict: Literal["right", "wrong"]
+
+
 class QuestionReveal(_Message):
     """The answer, published only once the host reveals it."""
 
@@ -382,6 +390,9 @@ class GameState(_Message):
     last_ruling: Ruling | None = None
     last_judgement: Judgement | None = None
     reveal: QuestionReveal | None = None
+    answered: TeamIds | None = None
+    judged: Annotated[tuple[Mark, ...], Field(max_length=256)] | None = None
+    can_undo: StrictBool | None = None
 
 
 class Choice(_Message):

@@ -72,6 +72,7 @@ from hub.messages import (
     GameEventEnvelope,
     GameState,
     JudgeCommand,
+    Mark,
     Media,
     NextCommand,
     PairCommand,
@@ -267,6 +268,13 @@ def state_model(game_id: str, seq: int, now_us: int, snap: dict[str, Any], game:
         answering=Press(team=answering) if answering else None,
         last_ruling=_ruling(snap.get("last_ruling")),
         reveal=reveal,
+        # Who has answered and who is marked, by team id only: what they answered stays off the state (docs/wire.md).
+        answered=tuple(snap.get("answered") or ()) or None,
+        judged=tuple(
+            Mark(team=team, verdict="right" if correct else "wrong")
+            for team, correct in (snap.get("judged") or {}).items()
+        ) or None,
+        can_undo=bool(snap.get("can_undo")),
     )
 
 

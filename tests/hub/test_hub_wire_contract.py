@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, get_args
 
 from broker.credentials import Role
 from hub import wire
-from hub.core.model import QuestionKind
+from hub.core.game import AddTeam, Answer, Arm, Game, Input, Judge, Reveal, ShowQuestion, Step, Tick, Undo
+from hub.core.model import Question, QuestionKind, Quiz
 from hub.core.transitions import Phase
 from hub.messages import Phase as WirePhase
 from hub.mqttclient import make_client
@@ -101,6 +102,49 @@ def test_every_core_phase_goes_on_the_wire() -> None:
         doc = json.loads(wire.state("g1", 1, 5, {"phase": phase.value, "paused_from": phase.value}))
         assert doc["phase"] == phase.value
         assert schema_errors("game-state", doc) == []
+
+
+def test_the_state_says_who_answered_who_is_marked_and_whether_undo_is_possible() -> None:
+    """A console opened mid-question reads these from the state (web/static/host.js); ids and verdicts only."""
+    quiz = Quiz((
+        Question("Name a prime", kind=QuestionKind.OPEN_TEXT, points=20, answer_time_us=10_000_000),
+        Question("Buzz!", kind=QuestionKind.BUZZER, answer="A", points=10, buzz_window_us=1_000_000),
+    ))
+    game = Game(quiz)
+
+    def do(inp: Input) -> dict[str, object]:
+        assert isinstance(game.handle(inp), Step), inp
+        payload = wire.state("g1", 1, 0, game.state_snapshot(), game)
+        doc: dict[str, object] = json.loads(payload)
+        assert schema_errors("game-state", doc) == []
+        assert b"seventeen" not in payload, "an answer is never in the state"
+        assert b"nineteen" not in payload
+        return doc
+
+    def seen(doc: dict[str, object]) -> tuple[object, object, object]:
+        return doc.get("answered"), doc.get("judged"), doc.get("can_undo")
+
+    do(AddTeam(team="a", name="A"))
+    do(AddTeam(team="b", name="B"))
+    assert seen(do(ShowQuestion(now_us=1_000))) == (None, None, False)
+    assert seen(do(Arm(now_us=2_000))) == (None, None, False)  # opening the phones' answers is no checkpoint
+    assert seen(do(Answer(team="b", text="seventeen", arrival_us=3_000))) == (["b"], None, False)
+    doc = do(Answer(team="a", text="nineteen", arrival_us=4_000))
+    assert doc["phase"] == "closed"
+    assert seen(doc) == (["a", "b"], None, False)
+    right_a = {"team": "a", "verdict": "right"}
+    assert seen(do(Judge(correct=True, team="a"))) == (["a", "b"], [right_a], True)
+    assert seen(do(Judge(correct=False, team="b"))) == (["a", "b"], [right_a, {"team": "b", "verdict": "wrong"}], True)
+    assert seen(do(Undo())) == (["a", "b"], [right_a], True)
+    assert seen(do(Undo())) == (["a", "b"], None, False)
+    assert seen(do(Reveal())) == (["a", "b"], None, False)
+
+    assert seen(do(ShowQuestion(index=1, now_us=5_000))) == (None, None, False)
+    assert seen(do(Arm(now_us=6_000))) == (None, None, True)  # undo goes back to before the arm
+    doc = do(Tick(now_us=1_006_000))
+    assert doc["phase"] == "closed"  # nobody buzzed in the window
+    assert seen(doc) == (None, None, True)
+    assert seen(do(Undo())) == (None, None, False)
 
 
 async def test_closing_phone_answers_is_acknowledged_and_published(arena: Arena) -> None:
