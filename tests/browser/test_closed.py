@@ -60,6 +60,9 @@ async def test_buzz_window_runs_out_with_nobody_pressing(server: Server, ui: UI)
     # Closed after a buzz window: arm again, reveal, skip, undo (back to before the arm) or pause; never show, next,
     # or right/wrong (nobody buzzed, so there is no answer to judge).
     assert await _offered(host) == {"arm", "reveal", "skip", "undo", "pause"}  # drawn with the note, in one render
+    await host.reload()  # the same after a reload: the hub's state says it holds the arm's checkpoint
+    await expect(host.locator("#closed-note")).to_have_text(re.compile(r"^Time's up: nobody buzzed\."))
+    assert await _offered(host) == {"arm", "reveal", "skip", "undo", "pause"}
 
     await expect(phone.locator("#phase")).to_have_attribute("data-phase", "closed")
     await expect(phone.locator("#phase")).to_have_text("Time's up: nobody buzzed")
@@ -101,6 +104,14 @@ async def test_every_team_answers_a_multiple_choice_question(server: Server, ui:
     await expect(host.locator("#phase")).to_have_attribute("data-phase", "closed")
     await expect(host.locator("#closed-note")).to_have_text("Answers closed: 2 of 2 teams answered.")
     # A phone question cannot be re-armed and scores itself at reveal; nothing to undo since it was shown.
+    assert await _offered(host) == {"reveal", "skip", "pause"}
+
+    # A console reloaded (or opened) now reads who answered and whether undo is possible from the hub's state: it
+    # did not see the answers come in, yet gives the same count and the same commands.
+    await host.reload()
+    await expect(host.locator("#conn")).to_have_attribute("data-status", "live")
+    await expect(host.locator("#phase")).to_have_attribute("data-phase", "closed")
+    await expect(host.locator("#closed-note")).to_have_text("Answers closed: 2 of 2 teams answered.")
     assert await _offered(host) == {"reveal", "skip", "pause"}
 
     for phone in (quick, slow):

@@ -50,6 +50,12 @@ export function setConn(status, detail = null) {
   node.textContent = detail ? `${t(status)}: ${detail}` : t(status);
 }
 
+/** The hub's choice ids, in order (an answer_received event carries the choice's index). */
+export const CHOICE_IDS = "abcdefghijklmnop";
+
+/** The question types answered on the phones (the others are buzzer questions). */
+export const ANSWER_TYPES = new Set(["multiple_choice", "true_false", "numeric", "estimate", "open_text"]);
+
 /**
  * A choice's text as shown to players: a true/false question's "True" and "False" in the page's language (the
  * "true" and "false" keys of its catalog).
@@ -59,6 +65,27 @@ export function choiceText(question, choice) {
     return t(choice.text === "True" ? "true" : "false");
   }
   return choice.text;
+}
+
+/** A choice as a team's answer reads: "B · Paris" (its letter and text), or the letter alone if the id is unknown. */
+export function choiceLabel(question, id) {
+  const choice = (question.choices ?? []).find((c) => c.id === id);
+  return choice ? `${id.toUpperCase()} · ${choiceText(question, choice)}` : String(id).toUpperCase();
+}
+
+/**
+ * Which phase text a player page shows, as its catalog key minus the "phase" prefix and underscore: "answer" while the phones'
+ * answers are open, in closed "closed_answers" (a phone question's answers are in or their time ran out) or
+ * "closed_buzzer" (the buzz window ran out with nobody pressing), otherwise the phase itself. `question`: the
+ * current question as the page holds it (null if none; in closed one for another index is not used).
+ */
+export function phaseKey(state, question) {
+  const answering = ANSWER_TYPES.has(question?.type);
+  if (state.phase === "armed" && answering) return "answer";
+  if (state.phase === "closed" && question && question.index === state.question) {
+    return answering ? "closed_answers" : "closed_buzzer";
+  }
+  return state.phase;
 }
 
 /**

@@ -5,6 +5,8 @@ import {
   $,
   api,
   ApiError,
+  CHOICE_IDS,
+  choiceLabel,
   el,
   fill,
   GameSocket,
@@ -32,10 +34,9 @@ const ui = {
   removing: null, // the team whose Remove button waits for a second click
 };
 
-// What this console saw of the current question, from its events: who answered (and what), the open-text marks, and
-// how many undo checkpoints the hub holds (it drops them all at each new question). `seen` is false until this
-// console has seen the question shown: opened mid-question, it knows none of this (the state does not carry it).
-const round = { q: null, seen: false, answers: new Map(), marks: new Map(), markOrder: [], checkpoints: 0 };
+// What the teams answered to question `q`, from its answer_received events (the state names who answered, never
+// what): opened mid-question, this console lacks the answers that came before, so it cannot list them for marking.
+const round = { q: null, answers: new Map() };
 
 // Literal keys (not built from the value), so the catalog test sees every one of them.
 const STATUS_KEYS = { lobby: "status_lobby", running: "status_running", finished: "status_finished" };
@@ -51,7 +52,6 @@ const PHASE_KEYS = {
   finished: "phase_finished",
   error: "phase_error",
 };
-const CHOICE_IDS = "abcdefghijklmnop"; // the hub's choice ids, in order (an answer_received event carries the index)
 const DEVICE_POLL_MS = 5000; // health changes arrive as database writes, not as game events
 
 async function boot() {
@@ -129,7 +129,7 @@ $("#start-form").addEventListener("submit", async (event) => {
 
 function closeGame() {
   if (ui.socket) ui.socket.stop();
-  Object.assign(round, { q: null, seen: false, answers: new Map(), marks: new Map(), markOrder: [], checkpoints: 0 });
+  Object.assign(round, { q: null, answers: new Map() });
   clearInterval(ui.devicesTimer);
   Object.assign(ui, { socket: null, game: null, state: null, question: null, scores: null, devices: [] });
   show("#console", false);
@@ -327,37 +327,18 @@ function onFrame(frame) {
   render();
 }
 
-/** Keep `round` in step with the hub (see there); true when the page needs redrawing. */
+/** Keep the answers of the current question (see `round`); true when the page needs redrawing. */
 function followRound(event) {
   const data = event?.data ?? {};
-  switch (event?.type) {
-    case "question_shown":
-      Object.assign(round, { q: data.index, seen: true, answers: new Map(), marks: new Map(), markOrder: [], checkpoints: 0 });
-      return true;
-    case "answer_received":
-      if (data.index === round.q) round.answers.set(data.team, data);
-      return true;
-    case "buzzers_armed":
-    case "score_adjusted":
-      round.checkpoints += 1;
-      return true;
-    case "judgement_made":
-      round.checkpoints += 1;
-      if (data.index === round.q) {
-        round.marks.set(data.team, data.correct);
-        round.markOrder.push(data.team);
-      }
-      return true;
-    case "undo_done":
-      round.checkpoints = Math.max(0, round.checkpoints - 1);
-      if (data.undid === "judgement") round.marks.delete(round.markOrder.pop());
-      return true;
-    case "team_removed":
-      round.checkpoints = 0; // the hub drops every checkpoint (one could bring the team's score back)
-      return true;
-    default:
-      return false;
+  if (event?.type === "question_shown") {
+    Object.assign(round, { q: data.index, answers: new Map() });
+    return true;
   }
+  if (event?.type === "answer_received" && data.index === round.q) {
+    round.answers.set(data.team, data);
+    return true;
+  }
+  return false;
 }
 
 function logEvent(event) {
@@ -395,20 +376,13 @@ function render() {
   }
 }
 
-/** Whether this console saw the current question from its start (so `round` is complete). */
-function roundKnown(state) {
-  return round.seen && round.q === state.question;
-}
-
-/** The commands hub/core/transitions.py accepts in closed, narrowed by the game's own rules (Game._decide_*): re-arm
- * only a buzzer question with a team left to buzz; undo only with a checkpoint; no show, next or global judge (an
- * open-text answer is marked per team, in #marks). */
+/** The commands hub/core/transitions.py accepts in closed, narrowed by the game's own rules (Game._decide_*) as the
+ * state tells them: re-arm only a buzzer question with a team left to buzz; undo only when the hub holds a checkpoint
+ * (`can_undo`); no show, next or global judge (an open-text answer is marked per team, in #marks). */
 function closedCommands(state, names) {
-  const buzzer = ui.question?.type === "buzzer";
   const allowed = new Set(["reveal", "skip", "pause"]);
-  if (buzzer && (state.locked_out ?? []).length < names.size) allowed.add("arm");
-  // Opened mid-question: a buzz window that ran out was armed in this question, so its checkpoint is there.
-  if (roundKnown(state) ? round.checkpoints > 0 : buzzer) allowed.add("undo");
+  if (ui.question?.type === "buzzer" && (state.locked_out ?? []).length < names.size) allowed.add("arm");
+  if (state.can_undo) allowed.add("undo");
   return allowed;
 }
 
@@ -416,22 +390,26 @@ function closedCommands(state, names) {
 function renderClosed(state, phase, names) {
   const question = ui.question;
   const closed = phase === "closed" && question && question.index === state.question;
-  const known = roundKnown(state);
+  const answered = state.answered ?? []; // who answered, from the hub; what they answered only from this console's events
+  const given = round.q === state.question ? answered.filter((team) => round.answers.has(team)) : [];
   let note = "";
   if (closed && question.type === "buzzer") note = t("closed_nobody_buzzed");
-  else if (closed && known) note = t("closed_answered", { count: round.answers.size, total: names.size });
-  else if (closed) note = t("closed_answers");
-  if (closed && question.type === "open_text") note += ` ${t(known ? "closed_mark" : "closed_mark_unknown")}`;
+  else if (closed) note = t("closed_answered", { count: answered.length, total: names.size });
+  if (closed && question.type === "open_text") {
+    note += ` ${t(given.length === answered.length ? "closed_mark" : "closed_mark_unknown")}`;
+  }
   $("#closed-note").textContent = note;
   show("#closed-note", Boolean(note));
-  const marking = Boolean(closed) && question.type === "open_text" && known;
-  show("#marks", marking && round.answers.size > 0);
+  const marking = Boolean(closed) && question.type === "open_text";
+  const verdicts = new Map((state.judged ?? []).map((mark) => [mark.team, mark.verdict === "right"]));
+  show("#marks", marking && given.length > 0);
   fill(
     $("#marks"),
     marking
-      ? [...round.answers].map(([team, answer]) => {
+      ? given.map((team) => {
+          const answer = round.answers.get(team);
           const name = names.get(team) ?? team;
-          const verdict = round.marks.get(team);
+          const verdict = verdicts.get(team);
           return el(
             "li",
             { dataset: { team } },
@@ -451,13 +429,10 @@ function renderClosed(state, phase, names) {
   );
 }
 
-/** A team's answer as the host reads it: the choice's letter and text, the number, or the text. */
+/** A team's answer as the host reads it (an answer_received event): the choice's letter and text, the number, or the
+ * text. */
 function answerText(question, answer) {
-  if (typeof answer.choice === "number") {
-    const id = CHOICE_IDS[answer.choice];
-    const choice = (question.choices ?? []).find((c) => c.id === id);
-    return choice ? `${id.toUpperCase()} · ${choice.text}` : id.toUpperCase();
-  }
+  if (typeof answer.choice === "number") return choiceLabel(question, CHOICE_IDS[answer.choice]);
   return String(answer.value ?? answer.text ?? "");
 }
 

@@ -3,13 +3,27 @@
 // wait, not yet, armed, buzzed, won, lost, locked, too early — or, for phone questions, the choices (multiple choice,
 // true/false) or an input (numeric, open text), answered over the socket. Only what /ws gives a team reaches this
 // page, so no answer is here before the host reveals it.
-import { $, api, ApiError, choiceText, el, fill, GameSocket, renderScores, setConn, show, teamNames } from "/static/common.js";
+import {
+  $,
+  ANSWER_TYPES,
+  api,
+  ApiError,
+  CHOICE_IDS,
+  choiceLabel,
+  choiceText,
+  el,
+  fill,
+  GameSocket,
+  phaseKey,
+  renderScores,
+  setConn,
+  show,
+  teamNames,
+} from "/static/common.js";
 import { formatNumber, initI18n, languageSwitcher, t } from "/static/i18n.js";
 
 const TOKEN_KEY = "quizhub.team";
 const ANSWER_KEY = "quizhub.answer"; // {team, q, value}: the team's last accepted answer, shown again after a reload
-const CHOICE_IDS = "abcdefghijklmnop"; // the hub's choice ids, in order (an answer_received event carries the index)
-const ANSWER_TYPES = new Set(["multiple_choice", "true_false", "numeric", "estimate", "open_text"]);
 
 const me = {
   token: null,
@@ -293,10 +307,7 @@ function answerStatus(question, mine) {
 
 /** Our answer as sent: the choice's letter and text, or the number or text. */
 function mineText(question, mine) {
-  if (Array.isArray(mine.value)) {
-    const choice = (question.choices ?? []).find((c) => c.id === mine.value[0]);
-    return choice ? `${choice.id.toUpperCase()} · ${choiceText(question, choice)}` : String(mine.value[0]).toUpperCase();
-  }
+  if (Array.isArray(mine.value)) return choiceLabel(question, mine.value[0]);
   return typeof mine.value === "number" ? formatNumber(mine.value) : String(mine.value);
 }
 
@@ -353,14 +364,9 @@ $("#free-form").addEventListener("submit", (event) => {
 // ------------------------------------------------------------------------------------------------ the page
 
 function phaseText() {
-  const phase = me.state?.phase;
-  if (!phase) return "";
-  if (isAnswerQuestion() && phase === "armed") return t("phase_answer");
-  // closed: the buzz window ran out with nobody pressing, or the answers are in (or their time ran out)
-  if (phase === "closed" && me.question?.index === me.state.question) {
-    return isAnswerQuestion() ? t("phase_closed_answers") : t("phase_closed_buzzer");
-  }
-  return t(`phase_${phase}`);
+  if (!me.state?.phase) return "";
+  // phase_answer, phase_closed_answers, phase_closed_buzzer or the phase's own (see phaseKey)
+  return t(`phase_${phaseKey(me.state, me.question)}`);
 }
 
 function render() {

@@ -2,7 +2,7 @@
 // the gap to the next press, the buzz timeline of each ruling, the answer once revealed, and an animated scoreboard.
 // Opens with a display token in the fragment (/screen#token=qhd_…, kept for this tab only), or as a signed-in host
 // previewing a game (/screen?game=<id>). ?lang=it|ru|en picks the language once for a screen set up and left alone.
-import { $, api, choiceText, el, fill, GameSocket, setConn, teamNames } from "/static/common.js";
+import { $, api, choiceText, el, fill, GameSocket, phaseKey, setConn, teamNames } from "/static/common.js";
 import { formatNumber, initI18n, languageSwitcher, t } from "/static/i18n.js";
 
 const view = { state: null, question: null, scores: null, stateAt: 0, joinCode: null, joinUrl: null };
@@ -267,16 +267,10 @@ function renderScores(scores) {
 
 // ------------------------------------------------------------------------------------------------ the page
 
-const ANSWER_TYPES = new Set(["multiple_choice", "true_false", "numeric", "estimate", "open_text"]);
-
 function phaseText(state, question) {
-  if (state.phase === "armed" && ANSWER_TYPES.has(question?.type)) return t("phase_answer"); // phones, not buzzers
-  // closed: the buzz window ran out with nobody pressing, or the phones' answers are in (or their time ran out);
-  // the question stays up, the answer waits for the reveal
-  if (state.phase === "closed" && question) {
-    return ANSWER_TYPES.has(question.type) ? t("phase_closed_answers") : t("phase_closed_buzzer");
-  }
-  return state.phase ? t(`phase_${state.phase}`) : "";
+  // phase_answer (phones, not buzzers), phase_closed_answers or phase_closed_buzzer (the question stays up, the
+  // answer waits for the reveal) or the phase's own (see phaseKey)
+  return state.phase ? t(`phase_${phaseKey(state, question)}`) : "";
 }
 
 function render() {
