@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hub import metrics, wire
+from hub.cancellation import reraise_swallowed_cancel
 from hub.codec import CodecError, decode_for_topic, encode
 from hub.core.clock import ClockModel, SyncSample
 from hub.core.events import (
@@ -234,7 +235,6 @@ class HubService:
         self._last_retained: dict[str, bytes] = {}
         self._opening = asyncio.Lock()
         self._lanes: dict[str | None, _Lane] = {}  # game id (None: devices in no game here) -> its lane
-        self._stopping = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -573,8 +573,7 @@ class HubService:
         empty and its game is no longer open here (closed, lease lost, or never opened: a command for an unknown
         game); a later message for it starts a new worker."""
         while True:
-            if self._stopping:
-                return
+            reraise_swallowed_cancel()  # the job before finished, but its await may have eaten this lane's cancel
             if queue.empty() and (key is None or key not in self.games):
                 lane = self._lanes.get(key)
                 if lane is not None and lane.queue is queue:
@@ -599,15 +598,10 @@ class HubService:
         """Cancel every lane (shutdown, after the transport stopped). A job cut off mid-append is either wholly in the
         log or not at all (one transaction); its buzz and every queued one stay unacknowledged, and the broker
         redelivers them to the next session, where a logged press is dropped as a duplicate."""
-        self._stopping = True
         lanes = list(self._lanes.values())
         self._lanes.clear()
         for lane in lanes:
             lane.task.cancel()
-            # Python 3.11's wait_for (under aiomqtt's publish) can swallow a cancel that lands as the awaited reply
-            # arrives; the worker then finishes its job and waits for the next. This nudge wakes it to see
-            # _stopping and return, instead of leaving shutdown waiting on an empty queue for ever.
-            lane.queue.put_nowait(None)
         if lanes:
             # asyncio.wait, not `await task` under suppress(CancelledError): a cancel of stop() itself must go on up.
             await asyncio.wait([lane.task for lane in lanes])

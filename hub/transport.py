@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import aiomqtt
 
+from hub.cancellation import reraise_swallowed_cancel
 from hub.mqttclient import ack, arrival_us, make_client
 
 if TYPE_CHECKING:
@@ -175,6 +176,7 @@ class MqttTransport:
             except Exception:
                 self.counters["handler_error"] += 1
                 log.exception("message handler failed; message dropped", extra={"topic": incoming.topic})
+            reraise_swallowed_cancel()
             if not late:
                 continue
             if pending is None:
