@@ -9,7 +9,7 @@ Server side, one process (the `quizhub serve` shape): the embedded broker, the r
 the demo game, and the real web app (`web.app.create_app`) under uvicorn, its hub client logged in as a service.
 Beside it, on another port of the same process, a bare Starlette app: a set of accepted sockets and, per trial,
 `for ws in sockets: await ws.send_text(payload)` (sequential sends; the issue measured them faster than gather).
-Both servers run uvicorn's defaults, as `quizhub serve` does (permessage-deflate on).
+Both servers run uvicorn with the web's settings (`web.serve.uvicorn_config`: permessage-deflate off).
 
 Viewers: N WebSocket clients (the `websockets` library) per server, spread over --viewer-procs separate processes
 each. Quizhub viewers authenticate with a display token (Authorization header; the token reaches the viewer
@@ -154,7 +154,7 @@ class _Served:
         self.sock = _bound_socket()
         self.port = self.sock.getsockname()[1]
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", ws_ping_interval=None,
-                                backlog=4096)
+                                backlog=4096, ws_per_message_deflate=False)
         self.server = uvicorn.Server(config)
         config.load()
         self.server.lifespan = config.lifespan_class(config)

@@ -23,11 +23,23 @@ from web.auth.setup import first_run_link
 from web.broker_only import broker_config
 
 if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
     from hub.settings import Settings
 
-__all__ = ["HttpPortInUseError", "bind_http", "run_serve"]
+__all__ = ["HttpPortInUseError", "bind_http", "run_serve", "uvicorn_config"]
 
 log = logging.getLogger("quizhub.serve")
+
+
+def uvicorn_config(app: ASGIApp) -> uvicorn.Config:
+    """uvicorn's settings for the web app, shared by ``quizhub serve`` and ``quizhub web``.
+
+    permessage-deflate is off: every socket compresses with its own context, so a fan-out compressed each frame once
+    per viewer; py-spy on bench/scale.py's 20-game phase put it at about 13 % of a web process's busy time, for
+    frames of a few hundred bytes on a local network (docs/scale.md, "Where the web's time goes").
+    """
+    return uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", ws_per_message_deflate=False)
 
 
 @dataclass
@@ -127,7 +139,7 @@ async def run_serve(settings: Settings) -> None:
             demo_line += f"\n  First run: create the admin account at {setup}"
         app = create_app(settings)
         app.state.hub = hub
-        config_uv = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
+        config_uv = uvicorn_config(app)
         server = uvicorn.Server(config_uv)
         banner = _banner(settings, http_sock.getsockname()[1], mqtt_port, ws_port)
         print(banner + (f"\n{demo_line.lstrip(chr(10))}" if demo_line else ""), flush=True)  # noqa: T201

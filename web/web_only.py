@@ -17,7 +17,7 @@ import uvicorn
 from hub.mqttclient import parse_broker_url
 from web.app import create_app
 from web.fanout import create_broadcast
-from web.serve import bind_http
+from web.serve import bind_http, uvicorn_config
 
 if TYPE_CHECKING:
     from hub.settings import Settings
@@ -58,7 +58,7 @@ async def run_web(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     sock = bind_http(settings.host, settings.http_port, flag="--port")
     try:
-        config = uvicorn.Config(create_app(settings), log_config=None, access_log=False, lifespan="on")
+        config = uvicorn_config(create_app(settings))
         server = uvicorn.Server(config)
         config.load()
         server.lifespan = config.lifespan_class(config)

@@ -9,12 +9,14 @@ import socket
 from typing import Any
 
 import pytest
+import uvicorn
+from websockets.asyncio.client import connect
 
 from hub.settings import Settings
 from web.auth.principal import AuthMethod, Principal, PrincipalKind, Role
 from web.fanout import MemoryBroadcast
 from web.hubclient import FeedMessage
-from web.serve import bind_http
+from web.serve import bind_http, uvicorn_config
 from web.ws import QUEUE_SIZE, SEND_TIMEOUT_S, Bridge, CloseCode, _CloseError, _Conn, _Feed, _Out
 
 
@@ -252,3 +254,39 @@ async def test_served_connections_send_small_frames_without_delay() -> None:
         async with asyncio.timeout(5):
             assert await accepted != 0
         writer.close()
+
+
+async def test_served_websockets_are_not_compressed() -> None:
+    """The web's uvicorn settings turn permessage-deflate off: a client offering it (browsers and the websockets
+    library do) gets uncompressed frames, so a fan-out does not compress every frame once per viewer."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": '{"type":"scores","data":{}}'})
+        await send({"type": "websocket.close", "code": 1000})
+
+    listener = bind_http("127.0.0.1", 0)
+    config = uvicorn_config(app)
+    server = uvicorn.Server(config)
+    config.load()
+    server.lifespan = config.lifespan_class(config)
+    await server.startup(sockets=[listener])
+    loop = asyncio.create_task(server.main_loop())
+    try:
+        host, port = listener.getsockname()[:2]
+        async with asyncio.timeout(10), connect(f"ws://{host}:{port}/ws", compression="deflate") as ws:
+            assert await ws.recv() == '{"type":"scores","data":{}}'
+            assert ws.response is not None
+            assert "Sec-WebSocket-Extensions" not in ws.response.headers
+            assert ws.protocol.extensions == []
+    finally:
+        server.should_exit = True
+        await loop
+        await server.shutdown(sockets=[listener])
+        listener.close()
