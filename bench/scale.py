@@ -48,6 +48,7 @@ from typing import Any
 import asyncpg
 import httpx
 import psutil
+from _stats import pct  # bench/_stats.py (the script's folder is on sys.path)
 from sqlalchemy.engine import make_url
 from websockets.asyncio.client import connect
 
@@ -71,14 +72,6 @@ TEAMS = 4
 STEP_TIMEOUT = 60.0
 HOST_PASSWORD = secrets.token_urlsafe(16)
 FRAME_TYPE = re.compile(r'^\{"type":\s?"(\w+)"')  # read the frame's type without parsing every frame
-
-
-def _pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
-    return ordered[k]
 
 
 def _free_port() -> int:
@@ -488,10 +481,10 @@ async def _phase(rig: Rig, name: str, boot: int, active: list[int], args: argpar
     out = {
         "games": len(active), "buzzers_per_game": args.buzzers, "viewers_per_game": args.viewers,
         "rounds": args.rounds, "wall_s": round(wall, 2),
-        "buzz_to_lock_ms": {"samples": len(lock_ms), "p50": round(_pct(lock_ms, 50), 2),
-                            "p99": round(_pct(lock_ms, 99), 2)},
+        "buzz_to_lock_ms": {"samples": len(lock_ms), "p50": round(pct(lock_ms, 50), 2),
+                            "p99": round(pct(lock_ms, 99), 2)},
         "score_to_viewer_ms": {"samples": len(score_ms), "judges": len(score_t0), "complete_judges": complete,
-                               "p50": round(_pct(score_ms, 50), 2), "p99": round(_pct(score_ms, 99), 2)},
+                               "p50": round(pct(score_ms, 50), 2), "p99": round(pct(score_ms, 99), 2)},
         "cpu_cores": {g: round((cpu1[g] - cpu0[g]) / wall, 3) for g in groups},
     }
     print(f"[{name}] {json.dumps(out)}", file=sys.stderr, flush=True)

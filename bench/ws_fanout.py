@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any, Self
 
 import uvicorn
+from _stats import pct  # bench/_stats.py
 from _wsbuzz import buzz_rounds  # bench/_wsbuzz.py: the remote-buzz round trip
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
@@ -66,15 +67,6 @@ from hub.settings import Settings  # noqa: E402
 from web.app import create_app  # noqa: E402
 from web.auth import issue_display_token, issue_team_token  # noqa: E402
 from web.ws import _Feed  # noqa: E402 - the bench stamps when the feed starts a fan-out
-
-
-def _pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
-    return ordered[k]
-
 
 # ------------------------------------------------------------------------------------------------ viewer process
 
@@ -228,8 +220,8 @@ class _Viewers:
 def _summary(lat_ms: list[float], last_ms: list[float]) -> dict[str, float]:
     return {
         "deliveries": len(lat_ms),
-        "p50_ms": round(_pct(lat_ms, 50), 2), "p99_ms": round(_pct(lat_ms, 99), 2),
-        "all_p50_ms": round(_pct(last_ms, 50), 2), "all_p99_ms": round(_pct(last_ms, 99), 2),
+        "p50_ms": round(pct(lat_ms, 50), 2), "p99_ms": round(pct(lat_ms, 99), 2),
+        "all_p50_ms": round(pct(last_ms, 50), 2), "all_p99_ms": round(pct(last_ms, 99), 2),
     }
 
 
@@ -362,8 +354,8 @@ class _Rig:
                 relay_ms = {s: (self.dispatched[s] - starts[mode][s]) * 1000 for s in complete if s in self.dispatched}
                 relay = list(relay_ms.values())
                 fan = [x - r for s, r in relay_ms.items() for x in complete[s]]
-                row[mode] |= {"relay_p50_ms": round(_pct(relay, 50), 2), "relay_p99_ms": round(_pct(relay, 99), 2),
-                              "fanout_p50_ms": round(_pct(fan, 50), 2), "fanout_p99_ms": round(_pct(fan, 99), 2)}
+                row[mode] |= {"relay_p50_ms": round(pct(relay, 50), 2), "relay_p99_ms": round(pct(relay, 99), 2),
+                              "fanout_p50_ms": round(pct(fan, 50), 2), "fanout_p99_ms": round(pct(fan, 99), 2)}
             print(f"N={n:5d} {mode:8s} {row[mode]}", file=sys.stderr, flush=True)
         q, b = row["quizhub"], row["bare"]
         row["p99_ratio"] = round(q["p99_ms"] / b["p99_ms"], 2) if b["p99_ms"] else None
@@ -389,7 +381,7 @@ async def _buzz(hub: Hub, hc: Any, quiz_id: str, ws_url: str, store: CredentialS
     out: dict[str, Any] = {"rounds": args.buzz_rounds, "failed": failed, "grace_us": args.buzz_grace_us,
                            "reaction_ms": args.buzz_delay_ms}
     for who, values in rtts.items():
-        out[who] = {"n": len(values), "p50_ms": round(_pct(values, 50), 2), "p99_ms": round(_pct(values, 99), 2)}
+        out[who] = {"n": len(values), "p50_ms": round(pct(values, 50), 2), "p99_ms": round(pct(values, 99), 2)}
     ws, mqtt = out["ws"], out["mqtt"]
     out["p50_ratio"] = round(ws["p50_ms"] / mqtt["p50_ms"], 2) if mqtt["p50_ms"] else None
     out["p99_ratio"] = round(ws["p99_ms"] / mqtt["p99_ms"], 2) if mqtt["p99_ms"] else None
